@@ -1,0 +1,34 @@
+//! MicroSIP's configuration files: the lossless `microsip.ini` document, its
+//! typed view, validation, and the contacts XML.
+//!
+//! Facts about the formats come from `shared/microsip-format.md` and
+//! `shared/research/microsip.md`; where this module encodes one, it says so.
+
+pub mod account;
+pub mod calls;
+#[path = "contacts_stub.rs"]
+pub mod contacts;
+pub mod diagnostic;
+pub mod document;
+pub mod encoding;
+pub mod kind;
+pub mod paths;
+pub mod schema;
+pub mod settings;
+pub mod validate;
+pub mod value;
+
+pub use account::{Account, Password};
+pub use calls::{CallKind, CallRecord, Dialed};
+pub use contacts::{Contact, ContactList, ContactsError};
+pub use diagnostic::{Diagnostic, Severity};
+pub use document::{IniDocument, IniError};
+pub use encoding::{Encoding, LineEnding};
+pub use kind::{detect_kind, FileKind};
+pub use settings::Settings;
+pub use validate::{validate_contacts, validate_ini, validate_file};
+
+/// The file name of MicroSIP's settings file (named after `microsip.exe`).
+pub const INI_FILE_NAME: &str = "microsip.ini";
+/// The file name of MicroSIP's contacts file (fixed, whatever the exe name).
+pub const CONTACTS_FILE_NAME: &str = "Contacts.xml";

@@ -1,0 +1,7 @@
+//! `softphone`: the msipphone softphone and, in [`config`], the one authority
+//! on MicroSIP's file formats (`microsip.ini` and `Contacts.xml`).
+//!
+//! The provisioner validates and writes every file through [`config`], so a
+//! format rule lives in exactly one place.
+
+pub mod config;
