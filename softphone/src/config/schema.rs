@@ -114,7 +114,7 @@ macro_rules! typed_section {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
         pub struct $name {
-            $( #[doc = $doc] pub $field: $fty, )*
+            $( #[doc = $doc] #[serde(rename = $key)] pub $field: $fty, )*
         }
 
         #[doc = concat!("Every key of [`", stringify!($name), "`], in the order MicroSIP writes them.")]
