@@ -36,7 +36,9 @@ pub fn lint_file(path: &Path) -> FileReport {
         Err(e) => FileReport {
             file: path.to_owned(),
             kind: None,
-            diagnostics: vec![Diagnostic::error(0, format!("cannot read the file: {e}")).in_file(path)],
+            diagnostics: vec![
+                Diagnostic::error(0, format!("cannot read the file: {e}")).in_file(path)
+            ],
         },
     }
 }
@@ -102,9 +104,14 @@ mod tests {
         let missing = dir.path().join("missing.ini");
         let reports = lint_files(&[missing.clone(), good]);
         assert!(!reports[0].is_valid());
-        assert!(reports[0].diagnostics[0].to_string().starts_with(&format!("{}:0: cannot read", missing.display())));
+        assert!(reports[0].diagnostics[0]
+            .to_string()
+            .starts_with(&format!("{}:0: cannot read", missing.display())));
         assert!(reports[1].is_valid());
         let s = Summary::of(&reports);
-        assert_eq!(s.to_string(), "2 files checked: 1 invalid, 1 error, 0 warnings");
+        assert_eq!(
+            s.to_string(),
+            "2 files checked: 1 invalid, 1 error, 0 warnings"
+        );
     }
 }

@@ -15,7 +15,11 @@ const EXIT_INVALID: u8 = 1;
 const EXIT_FAILURE: u8 = 2;
 
 #[derive(Parser)]
-#[command(name = "msipprov", version, about = "Provision and audit MicroSIP-style softphones")]
+#[command(
+    name = "msipprov",
+    version,
+    about = "Provision and audit MicroSIP-style softphones"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -10,9 +10,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 use serde_json::json;
-use softphone::config::{
-    self, validate_ini, Account, CallRecord, ContactList, Dialed, Settings,
-};
+use softphone::config::{self, validate_ini, Account, CallRecord, ContactList, Dialed, Settings};
 
 #[derive(Parser)]
 #[command(name = "msipphone", version, about = "MicroSIP-compatible softphone")]
@@ -38,7 +36,9 @@ fn main() -> ExitCode {
 
 fn run(cli: &Cli) -> Result<u8> {
     if !cli.print_config {
-        eprintln!("msipphone: this build has no call engine yet; use --print-config to see what it loads");
+        eprintln!(
+            "msipphone: this build has no call engine yet; use --print-config to see what it loads"
+        );
         return Ok(2);
     }
     let ini_path = match &cli.config {
@@ -46,20 +46,23 @@ fn run(cli: &Cli) -> Result<u8> {
         None => config::paths::default_ini_path()
             .ok_or_else(|| anyhow!("no profile folder for MicroSIP's files on this system"))?,
     };
-    let bytes = std::fs::read(&ini_path)
-        .with_context(|| format!("cannot read {}", ini_path.display()))?;
+    let bytes =
+        std::fs::read(&ini_path).with_context(|| format!("cannot read {}", ini_path.display()))?;
     let (doc, diagnostics) = validate_ini(&bytes);
     for d in &diagnostics {
         eprintln!("{}", d.clone().in_file(&ini_path));
     }
-    let doc = doc.ok_or_else(|| anyhow!("{} is not a readable microsip.ini", ini_path.display()))?;
+    let doc =
+        doc.ok_or_else(|| anyhow!("{} is not a readable microsip.ini", ini_path.display()))?;
     let contacts_path = ini_path.with_file_name(config::CONTACTS_FILE_NAME);
     let contacts = match std::fs::read(&contacts_path) {
         Ok(bytes) => ContactList::parse(&bytes)
             .map(|list| list.contacts)
             .with_context(|| format!("{}", contacts_path.display()))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", contacts_path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read {}", contacts_path.display()))
+        }
     };
     let report = json!({
         "file": ini_path,

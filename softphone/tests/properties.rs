@@ -120,3 +120,59 @@ proptest! {
         }
     }
 }
+
+fn contact() -> impl Strategy<Value = softphone::config::Contact> {
+    let text = "[ -~а-яё\t<>&'\"]{0,16}";
+    (
+        prop::collection::vec(text, 14),
+        any::<[bool; 3]>(),
+        prop::collection::btree_map("x-[a-z]{1,6}", text, 0..3),
+    )
+        .prop_map(|(fields, flags, extra)| {
+            let f = |i: usize| fields[i].clone();
+            softphone::config::Contact {
+                name: f(0),
+                number: f(1),
+                firstname: f(2),
+                lastname: f(3),
+                phone: f(4),
+                mobile: f(5),
+                email: f(6),
+                address: f(7),
+                city: f(8),
+                state: f(9),
+                zip: f(10),
+                comment: f(11),
+                id: f(12),
+                info: f(13),
+                presence: flags[0],
+                starred: flags[1],
+                directory: flags[2],
+                extra: extra.into_iter().collect(),
+            }
+        })
+}
+
+proptest! {
+    #[test]
+    fn any_contact_list_written_then_read_is_the_same(contacts in prop::collection::vec(contact(), 0..8)) {
+        let list = ContactList { contacts };
+        let bytes = list.to_bytes();
+        prop_assert!(bytes.starts_with(b"<?xml version=\"1.0\"?>\r\n"));
+        prop_assert!(ContactList::validate(&bytes).iter().all(|d| !d.is_error()));
+        prop_assert_eq!(ContactList::parse(&bytes).unwrap(), list);
+    }
+}
+
+#[test]
+fn the_shipped_contacts_file_round_trips_byte_for_byte() {
+    let bytes = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/Contacts.xml"
+    ))
+    .unwrap();
+    let list = ContactList::parse(&bytes).unwrap();
+    assert_eq!(list.contacts[1].name, "O'Brien & Sons <Sales>");
+    assert_eq!(list.contacts[2].city, "Москва");
+    assert_eq!(list.to_bytes(), bytes);
+}

@@ -4,8 +4,11 @@
 use softphone::config::{Encoding, IniDocument};
 
 fn sample() -> Vec<u8> {
-    std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/microsip.ini"))
-        .expect("the sample ships with the repository")
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/microsip.ini"
+    ))
+    .expect("the sample ships with the repository")
 }
 
 /// Lines of decoded text, each with its ending.
@@ -28,7 +31,11 @@ fn assert_one_line_diff(before: &[u8], after: &[u8], expected_new_line: &str) {
 #[test]
 fn microsip_utf16_file_round_trips_byte_for_byte() {
     let bytes = sample();
-    assert_eq!(&bytes[..2], &[0xFF, 0xFE], "the sample is in MicroSIP's encoding");
+    assert_eq!(
+        &bytes[..2],
+        &[0xFF, 0xFE],
+        "the sample is in MicroSIP's encoding"
+    );
     let doc = IniDocument::parse(&bytes).unwrap();
     assert_eq!(doc.encoding(), Encoding::Utf16LeBom);
     assert_eq!(doc.to_bytes(), bytes);
@@ -69,7 +76,10 @@ fn a_one_key_edit_keeps_the_style_of_a_handmade_file() {
     doc.set("settings", "ec", "0").unwrap();
     let after = doc.to_bytes();
     assert_one_line_diff(&before, &after, "EC = 0");
-    assert_eq!(after, b"; ours\n[Settings]\nEC = 0\nVAD=0\n\n[Custom]\nx=1\n");
+    assert_eq!(
+        after,
+        b"; ours\n[Settings]\nEC = 0\nVAD=0\n\n[Custom]\nx=1\n"
+    );
 }
 
 #[test]

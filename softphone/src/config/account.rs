@@ -115,7 +115,9 @@ impl Password {
     pub fn looks_encrypted(value: &str) -> bool {
         value.len() >= 32
             && value.len() % 16 == 0
-            && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     }
 
     /// The text stored in the file.
@@ -229,7 +231,10 @@ pub fn account_number(section: &str) -> Option<u32> {
         .get(..7)
         .filter(|p| p.eq_ignore_ascii_case("Account"))
         .map(|_| &section[7..])?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || (digits.len() > 1 && digits.starts_with('0')) {
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || (digits.len() > 1 && digits.starts_with('0'))
+    {
         return None;
     }
     digits.parse().ok()
@@ -248,7 +253,8 @@ mod tests {
 
     #[test]
     fn accounts_stop_at_the_first_gap_or_empty_domain() {
-        let d = doc("[Account1]\r\ndomain=a\r\n[Account2]\r\ndomain=b\r\n[Account4]\r\ndomain=d\r\n");
+        let d =
+            doc("[Account1]\r\ndomain=a\r\n[Account2]\r\ndomain=b\r\n[Account4]\r\ndomain=d\r\n");
         let numbers: Vec<u32> = Account::list(&d).iter().map(|a| a.number).collect();
         assert_eq!(numbers, vec![1, 2]);
         let d = doc("[Account1]\r\nserver=pbx\r\n[Account2]\r\ndomain=b\r\n");
@@ -266,20 +272,36 @@ mod tests {
         assert_eq!(a.auth_user(), "alice");
         assert_eq!(a.aor(), "alice@example.com");
         let b = Account::from_document(&d, 2).unwrap();
-        assert_eq!(b.keys.transport, Transport::Auto, "empty transport = automatic");
+        assert_eq!(
+            b.keys.transport,
+            Transport::Auto,
+            "empty transport = automatic"
+        );
         assert_eq!(b.register_refresh_secs(), 300);
         assert_eq!(b.keep_alive_secs(), 15);
         assert!(Account::from_document(&d, 3).is_none());
         let absent = doc("[Account1]\r\ndomain=x\r\n");
-        assert_eq!(Account::from_document(&absent, 1).unwrap().keys.transport, Transport::Udp);
+        assert_eq!(
+            Account::from_document(&absent, 1).unwrap().keys.transport,
+            Transport::Udp
+        );
     }
 
     #[test]
     fn passwords_are_classified_and_never_printed() {
         assert_eq!(Password::from_stored(""), Password::Empty);
-        assert!(matches!(Password::from_stored(HEX160), Password::Encrypted(_)));
-        assert!(matches!(Password::from_stored("s3cret"), Password::Plain(_)));
-        assert!(matches!(Password::from_stored(&HEX160.to_uppercase()), Password::Plain(_)));
+        assert!(matches!(
+            Password::from_stored(HEX160),
+            Password::Encrypted(_)
+        ));
+        assert!(matches!(
+            Password::from_stored("s3cret"),
+            Password::Plain(_)
+        ));
+        assert!(matches!(
+            Password::from_stored(&HEX160.to_uppercase()),
+            Password::Plain(_)
+        ));
         let plain = Password::from_stored("s3cret");
         assert!(!format!("{plain:?}").contains("s3cret"));
         assert!(!serde_json::to_string(&plain).unwrap().contains("s3cret"));

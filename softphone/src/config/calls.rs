@@ -202,7 +202,10 @@ mod tests {
         assert_eq!(c.name, "Hard (Академическая)");
         assert_eq!(c.kind, CallKind::Incoming);
         assert_eq!(c.info, "");
-        assert_eq!(c.to_value(), "9787563142;Hard (Академическая);1;1718273852;0;");
+        assert_eq!(
+            c.to_value(),
+            "9787563142;Hard (Академическая);1;1718273852;0;"
+        );
         let c = CallRecord::parse(9, "9231096480;test;3;1756109189;30;Answered Elsewhere")
             .unwrap()
             .unwrap();
@@ -219,7 +222,9 @@ mod tests {
             "has 3 field(s); a call is number;name;type;time;duration;info"
         );
         assert_eq!(
-            CallRecord::parse(1, "123;x;1;yesterday;0;").unwrap_err().to_string(),
+            CallRecord::parse(1, "123;x;1;yesterday;0;")
+                .unwrap_err()
+                .to_string(),
             "time \"yesterday\" is not a whole number"
         );
         assert!(CallRecord::parse(1, "123;x;1;0;-5;").is_err());
@@ -231,7 +236,10 @@ mod tests {
             Encoding::Utf8,
             "[Calls]\r\n0=1;a;0;200;1;\r\n1=null\r\n2=2;b;2;100;0;Missed Call\r\nx=3;c;0;1;1;\r\n[Dialed]\r\n1=222\r\n0=111\r\n12=999\r\n",
         );
-        let numbers: Vec<String> = CallRecord::list(&doc).into_iter().map(|c| c.number).collect();
+        let numbers: Vec<String> = CallRecord::list(&doc)
+            .into_iter()
+            .map(|c| c.number)
+            .collect();
         assert_eq!(numbers, vec!["2", "1"]);
         assert_eq!(Dialed::list(&doc), vec!["111", "222"]);
     }

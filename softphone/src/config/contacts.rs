@@ -176,7 +176,10 @@ impl Contact {
         for (key, value) in &self.extra {
             // A name that is not an XML name, or that is already written,
             // would make the file unreadable: such an entry cannot be stored.
-            if is_xml_name(key) && !KNOWN_ATTRIBUTES.contains(&key.as_str()) && !written.contains(&key.as_str()) {
+            if is_xml_name(key)
+                && !KNOWN_ATTRIBUTES.contains(&key.as_str())
+                && !written.contains(&key.as_str())
+            {
                 push_attribute(out, key, value);
                 written.push(key);
             }
@@ -269,7 +272,9 @@ impl ContactsError {
     pub fn line(&self) -> usize {
         match self {
             Self::Empty => 1,
-            Self::NotUtf8 { line, .. } | Self::WrongRoot { line, .. } | Self::Malformed { line, .. } => *line,
+            Self::NotUtf8 { line, .. }
+            | Self::WrongRoot { line, .. }
+            | Self::Malformed { line, .. } => *line,
         }
     }
 
@@ -277,9 +282,9 @@ impl ContactsError {
     pub fn column(&self) -> Option<usize> {
         match self {
             Self::Empty => Some(1),
-            Self::NotUtf8 { column, .. } | Self::WrongRoot { column, .. } | Self::Malformed { column, .. } => {
-                Some(*column)
-            }
+            Self::NotUtf8 { column, .. }
+            | Self::WrongRoot { column, .. }
+            | Self::Malformed { column, .. } => Some(*column),
         }
     }
 
@@ -329,9 +334,16 @@ impl ContactList {
     /// element per line, CRLF, all 17 known attributes in MicroSIP's order,
     /// then the [`Contact::extra`] attributes in their order (an extra entry
     /// whose name is not an XML name, is one of the 17, or repeats an
-    /// earlier extra name cannot be written and is left out). See
-    /// [`push_escaped`] for how values are escaped; `parse(&to_bytes())`
-    /// gives the same list back.
+    /// earlier extra name cannot be written and is left out).
+    ///
+    /// Values are escaped as MicroSIP does (`<` `&` `>` `'` `"` become
+    /// `&lt;` `&amp;` `&gt;` `&apos;` `&quot;`), and control characters
+    /// become character references: `\t` `&#9;`, `\n` `&#10;`, `\r`
+    /// `&#13;` (and so on), because any XML reader, [`ContactList::parse`]
+    /// included, turns a literal tab or line break inside an attribute value
+    /// into a space, while a reference survives. NUL cannot be stored in XML
+    /// and is written as U+FFFD. So `parse(&list.to_bytes()) == Ok(list)` for
+    /// every list without NUL and with writable extra names.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = String::from(HEADER);
         if self.contacts.is_empty() {
@@ -397,9 +409,16 @@ impl<'a> Positions<'a> {
         while offset > 0 && !self.text.is_char_boundary(offset) {
             offset -= 1;
         }
-        let line = self.line_starts.partition_point(|&start| start <= offset).max(1);
+        let line = self
+            .line_starts
+            .partition_point(|&start| start <= offset)
+            .max(1);
         let start = self.line_starts.get(line - 1).copied().unwrap_or(0);
-        let column = self.text.get(start..offset).map_or(0, |s| s.chars().count()) + 1;
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(0, |s| s.chars().count())
+            + 1;
         (line, column)
     }
 }
@@ -456,7 +475,12 @@ impl<'a> Scanner<'a> {
             contacts: Vec::new(),
         };
         scanner.scan(text)?;
-        Ok((ContactList { contacts: scanner.contacts }, scanner.diagnostics))
+        Ok((
+            ContactList {
+                contacts: scanner.contacts,
+            },
+            scanner.diagnostics,
+        ))
     }
 
     fn scan(&mut self, text: &'a str) -> Result<(), ContactsError> {
@@ -503,7 +527,8 @@ impl<'a> Scanner<'a> {
                     let name = end.name();
                     match stack.pop() {
                         None => {
-                            let message = format!("</{}> closes no open element", lossy(name.as_ref()));
+                            let message =
+                                format!("</{}> closes no open element", lossy(name.as_ref()));
                             return Err(self.malformed(start, message));
                         }
                         Some(open) if open.name.as_bytes() != name.as_ref() => {
@@ -535,13 +560,16 @@ impl<'a> Scanner<'a> {
                 Event::Decl(declaration) => self.declaration(&declaration, start)?,
                 Event::DocType(_) => {
                     if root_seen {
-                        return Err(self.malformed(start, "<!DOCTYPE ...> must come before <contacts>"));
+                        return Err(
+                            self.malformed(start, "<!DOCTYPE ...> must come before <contacts>")
+                        );
                     }
                 }
                 Event::PI(_) | Event::Comment(_) => {}
                 Event::Eof => {
                     if let Some(open) = stack.last() {
-                        let message = format!("<{}> is never closed (missing </{}>)", open.name, open.name);
+                        let message =
+                            format!("<{}> is never closed (missing </{}>)", open.name, open.name);
                         return Err(self.malformed(open.offset, message));
                     }
                     if !root_seen {
@@ -572,22 +600,34 @@ impl<'a> Scanner<'a> {
         }
         let kind = match parent.map(|open| open.kind) {
             None if root_done => {
-                let message = format!("<{name}> after the end of <contacts>: a file has only one root element");
+                let message = format!(
+                    "<{name}> after the end of <contacts>: a file has only one root element"
+                );
                 return Err(self.malformed(offset, message));
             }
             None if name != "contacts" => {
                 let (line, column) = self.positions.at(offset);
-                return Err(ContactsError::WrongRoot { line, column, found: name });
+                return Err(ContactsError::WrongRoot {
+                    line,
+                    column,
+                    found: name,
+                });
             }
             None => Kind::Root,
             Some(Kind::Root) if name == "contact" => Kind::Contact,
             Some(Kind::Root) => {
-                let message = format!("<{name}> inside <contacts> is ignored by MicroSIP (it reads only <contact>)");
+                let message = format!(
+                    "<{name}> inside <contacts> is ignored by MicroSIP (it reads only <contact>)"
+                );
                 self.warning(offset, None, message);
                 Kind::Ignored
             }
             Some(Kind::Contact) => {
-                self.warning(offset, None, format!("<{name}> inside <contact> is ignored by MicroSIP"));
+                self.warning(
+                    offset,
+                    None,
+                    format!("<{name}> inside <contact> is ignored by MicroSIP"),
+                );
                 Kind::Ignored
             }
             Some(Kind::Ignored) => Kind::Ignored,
@@ -601,7 +641,11 @@ impl<'a> Scanner<'a> {
 
     /// Reads and decodes the attributes of an element starting at byte
     /// `offset`; a repeated one gets an error diagnostic and is dropped.
-    fn attributes(&mut self, element: &BytesStart<'_>, offset: usize) -> Result<Vec<Attr>, ContactsError> {
+    fn attributes(
+        &mut self,
+        element: &BytesStart<'_>,
+        offset: usize,
+    ) -> Result<Vec<Attr>, ContactsError> {
         // The element's buffer is the text between `<` and `>` (or `/>`).
         let buffer: &[u8] = element;
         let base = offset + 1;
@@ -617,11 +661,14 @@ impl<'a> Scanner<'a> {
             let key_at = base + offset_in(buffer, attribute.key.as_ref()).unwrap_or(0);
             let key = lossy(attribute.key.as_ref());
             if !is_xml_name(&key) {
-                return Err(self.malformed(key_at, format!("\"{key}\" is not a valid attribute name")));
+                return Err(
+                    self.malformed(key_at, format!("\"{key}\" is not a valid attribute name"))
+                );
             }
             let value_at = offset_in(buffer, &attribute.value).map_or(key_at, |at| base + at);
             let raw = lossy(&attribute.value);
-            let value = decode_value(&raw).map_err(|(at, message)| self.malformed(value_at + at, message))?;
+            let value = decode_value(&raw)
+                .map_err(|(at, message)| self.malformed(value_at + at, message))?;
             if attributes.iter().any(|seen| seen.key == key) {
                 let message = format!(
                     "attribute \"{key}\" is given twice on this element (not valid XML); the first value is used"
@@ -629,7 +676,11 @@ impl<'a> Scanner<'a> {
                 self.error(key_at, Some(&key), message);
                 continue;
             }
-            attributes.push(Attr { key, value, offset: key_at });
+            attributes.push(Attr {
+                key,
+                value,
+                offset: key_at,
+            });
         }
         Ok(attributes)
     }
@@ -638,7 +689,12 @@ impl<'a> Scanner<'a> {
     fn contact(&mut self, attributes: Vec<Attr>, offset: usize) {
         let mut contact = Contact::default();
         let mut number_at = offset;
-        for Attr { key, value, offset: at } in attributes {
+        for Attr {
+            key,
+            value,
+            offset: at,
+        } in attributes
+        {
             let chars = value.chars().count();
             if chars > MAX_VALUE_CHARS {
                 let message = format!(
@@ -665,13 +721,22 @@ impl<'a> Scanner<'a> {
             }
         }
         if contact.number.is_empty() {
-            self.warning(number_at, Some("number"), "MicroSIP skips a contact without a number");
+            self.warning(
+                number_at,
+                Some("number"),
+                "MicroSIP skips a contact without a number",
+            );
         }
         self.contacts.push(contact);
     }
 
     /// Non-whitespace text (or CDATA, or a reference) at byte `at`.
-    fn stray_text(&mut self, at: usize, stack: &mut [Open], root_done: bool) -> Result<(), ContactsError> {
+    fn stray_text(
+        &mut self,
+        at: usize,
+        stack: &mut [Open],
+        root_done: bool,
+    ) -> Result<(), ContactsError> {
         let Some(open) = stack.last_mut() else {
             let message = if root_done {
                 "text after the end of <contacts>"
@@ -689,21 +754,35 @@ impl<'a> Scanner<'a> {
     }
 
     /// Checks the `<?xml ...?>` declaration at byte `offset`.
-    fn declaration(&mut self, declaration: &BytesDecl<'_>, offset: usize) -> Result<(), ContactsError> {
+    fn declaration(
+        &mut self,
+        declaration: &BytesDecl<'_>,
+        offset: usize,
+    ) -> Result<(), ContactsError> {
         if offset != 0 {
-            return Err(self.malformed(offset, "the <?xml ...?> declaration must be at the very start of the file"));
+            return Err(self.malformed(
+                offset,
+                "the <?xml ...?> declaration must be at the very start of the file",
+            ));
         }
         if let Err(error) = declaration.version() {
-            return Err(self.malformed(offset, format!("malformed <?xml ...?> declaration: {error}")));
+            return Err(self.malformed(
+                offset,
+                format!("malformed <?xml ...?> declaration: {error}"),
+            ));
         }
         match declaration.encoding() {
             None => {}
             Some(Err(error)) => {
-                return Err(self.malformed(offset, format!("malformed <?xml ...?> declaration: {error}")));
+                return Err(self.malformed(
+                    offset,
+                    format!("malformed <?xml ...?> declaration: {error}"),
+                ));
             }
             Some(Ok(encoding)) => {
                 let encoding = lossy(&encoding);
-                if !encoding.eq_ignore_ascii_case("utf-8") && !encoding.eq_ignore_ascii_case("utf8") {
+                if !encoding.eq_ignore_ascii_case("utf-8") && !encoding.eq_ignore_ascii_case("utf8")
+                {
                     let message = format!("declares encoding \"{encoding}\", but MicroSIP reads Contacts.xml as UTF-8");
                     self.warning(offset, Some("encoding"), message);
                 }
@@ -714,7 +793,11 @@ impl<'a> Scanner<'a> {
 
     fn malformed(&self, offset: usize, message: impl Into<String>) -> ContactsError {
         let (line, column) = self.positions.at(offset);
-        ContactsError::Malformed { line, column, message: message.into() }
+        ContactsError::Malformed {
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
     fn error(&mut self, offset: usize, key: Option<&str>, message: impl Into<String>) {
@@ -754,7 +837,11 @@ fn not_utf8(body: &[u8], valid_up_to: usize) -> ContactsError {
         detail.push_str(" (the file looks like UTF-16)");
     }
     detail.push_str("; MicroSIP reads and writes Contacts.xml as UTF-8");
-    ContactsError::NotUtf8 { line, column, detail }
+    ContactsError::NotUtf8 {
+        line,
+        column,
+        detail,
+    }
 }
 
 /// quick-xml's positions are `u64`; anything too large is simply the end.
@@ -777,19 +864,31 @@ fn describe_attr_error(buffer: &[u8], error: &AttrError) -> (usize, String) {
         AttrError::ExpectedEq(at) => {
             // quick-xml reports where it expected `=`; point at the name instead.
             let before = buffer.get(..at).unwrap_or(buffer);
-            let end = before.iter().rposition(|&b| !is_xml_whitespace(b)).map_or(0, |i| i + 1);
+            let end = before
+                .iter()
+                .rposition(|&b| !is_xml_whitespace(b))
+                .map_or(0, |i| i + 1);
             let start = before
                 .get(..end)
                 .and_then(|name| name.iter().rposition(|&b| is_xml_whitespace(b)))
                 .map_or(0, |i| i + 1);
             let name = lossy(buffer.get(start..end).unwrap_or_default());
-            (start, format!("attribute \"{name}\" has no value (write {name}=\"...\")"))
+            (
+                start,
+                format!("attribute \"{name}\" has no value (write {name}=\"...\")"),
+            )
         }
         AttrError::ExpectedValue(at) => (at, "attribute has no value after '='".to_owned()),
-        AttrError::UnquotedValue(at) => (at, "attribute value must be in double or single quotes".to_owned()),
+        AttrError::UnquotedValue(at) => (
+            at,
+            "attribute value must be in double or single quotes".to_owned(),
+        ),
         AttrError::ExpectedQuote(at, quote) => (
             at,
-            format!("attribute value is missing its closing {}", char::from(quote)),
+            format!(
+                "attribute value is missing its closing {}",
+                char::from(quote)
+            ),
         ),
         AttrError::Duplicated(at, _) => (at, "attribute is given twice".to_owned()),
     }
@@ -810,7 +909,12 @@ fn decode_value(raw: &str) -> Result<String, (usize, String)> {
         match c {
             '\n' if was_cr => {}
             '\t' | '\n' | '\r' => out.push(' '),
-            '<' => return Err((i, "'<' must be written as &lt; in an attribute value".to_owned())),
+            '<' => {
+                return Err((
+                    i,
+                    "'<' must be written as &lt; in an attribute value".to_owned(),
+                ))
+            }
             '&' => {
                 let rest = raw.get(i + 1..).unwrap_or_default();
                 let name = rest.find(';').and_then(|end| rest.get(..end));
@@ -855,7 +959,9 @@ fn decode_reference(name: &str) -> Option<char> {
                 Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
                     u32::from_str_radix(hex, 16).ok()?
                 }
-                None if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => number.parse().ok()?,
+                None if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => {
+                    number.parse().ok()?
+                }
                 _ => return None,
             };
             char::from_u32(code).filter(|&c| c != '\0')
@@ -910,10 +1016,15 @@ mod tests {
     use super::*;
     use crate::config::diagnostic::Severity;
 
-    const MICROSIP_LAYOUT: &[u8] = include_bytes!("../../tests/fixtures/contacts/microsip-layout.xml");
+    const MICROSIP_LAYOUT: &[u8] =
+        include_bytes!("../../tests/fixtures/contacts/microsip-layout.xml");
 
     fn contact(name: &str, number: &str) -> Contact {
-        Contact { name: name.to_owned(), number: number.to_owned(), ..Contact::default() }
+        Contact {
+            name: name.to_owned(),
+            number: number.to_owned(),
+            ..Contact::default()
+        }
     }
 
     fn malformed(input: &str) -> ContactsError {
@@ -938,7 +1049,9 @@ mod tests {
         ivan.firstname = "Иван".to_owned();
         ivan.presence = true;
         ivan.directory = true;
-        let list = ContactList { contacts: vec![sales, ivan] };
+        let list = ContactList {
+            contacts: vec![sales, ivan],
+        };
         let expected = "<?xml version=\"1.0\"?>\r\n<contacts>\r\n\
             <contact name=\"O&apos;Brien &amp; Sons &lt;Sales&gt;\" number=\"+15550100199\" firstname=\"\" \
             lastname=\"\" phone=\"\" mobile=\"\" email=\"sales@obrien.example\" address=\"\" city=\"\" state=\"\" \
@@ -952,9 +1065,18 @@ mod tests {
 
     #[test]
     fn empty_list_is_a_self_closing_root() {
-        assert_eq!(ContactList::default().to_bytes(), b"<?xml version=\"1.0\"?>\r\n<contacts/>\r\n");
-        assert_eq!(ContactList::parse(b"<?xml version=\"1.0\"?>\r\n<contacts/>\r\n"), Ok(ContactList::default()));
-        assert_eq!(ContactList::parse(b"<contacts></contacts>"), Ok(ContactList::default()));
+        assert_eq!(
+            ContactList::default().to_bytes(),
+            b"<?xml version=\"1.0\"?>\r\n<contacts/>\r\n"
+        );
+        assert_eq!(
+            ContactList::parse(b"<?xml version=\"1.0\"?>\r\n<contacts/>\r\n"),
+            Ok(ContactList::default())
+        );
+        assert_eq!(
+            ContactList::parse(b"<contacts></contacts>"),
+            Ok(ContactList::default())
+        );
     }
 
     #[test]
@@ -970,7 +1092,10 @@ mod tests {
         assert_eq!(ivan.city, "Москва");
         assert!(ivan.presence && !ivan.starred);
         let reception = &list.contacts[2];
-        assert_eq!((reception.id.as_str(), reception.info.as_str()), ("42", "ext"));
+        assert_eq!(
+            (reception.id.as_str(), reception.info.as_str()),
+            ("42", "ext")
+        );
         assert!(reception.presence && reception.starred && reception.directory);
         assert!(list.contacts.iter().all(|c| c.extra.is_empty()));
         assert_eq!(list.to_bytes(), MICROSIP_LAYOUT);
@@ -981,8 +1106,11 @@ mod tests {
     fn unknown_attributes_are_kept_in_order_after_the_known_ones() {
         let input = "<contacts>\n<contact zeta=\"z &amp; z\" name=\"A\" alpha=\"1\" number=\"100\" omega=\"\"/>\n</contacts>\n";
         let list = ContactList::parse(input.as_bytes()).unwrap();
-        let extra: Vec<(&str, &str)> =
-            list.contacts[0].extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let extra: Vec<(&str, &str)> = list.contacts[0]
+            .extra
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(extra, [("zeta", "z & z"), ("alpha", "1"), ("omega", "")]);
         let written = String::from_utf8(list.to_bytes()).unwrap();
         assert!(
@@ -1008,7 +1136,10 @@ mod tests {
         let list = ContactList { contacts: vec![c] };
         let parsed = ContactList::parse(&list.to_bytes()).unwrap();
         assert_eq!(parsed.contacts[0].name, "A");
-        assert_eq!(parsed.contacts[0].extra, vec![("ok".to_owned(), "1".to_owned())]);
+        assert_eq!(
+            parsed.contacts[0].extra,
+            vec![("ok".to_owned(), "1".to_owned())]
+        );
     }
 
     #[test]
@@ -1027,7 +1158,12 @@ mod tests {
         alice.starred = true;
         let mut bob = contact("Bob AB", "201");
         bob.presence = true;
-        assert_eq!(list, ContactList { contacts: vec![alice, bob] });
+        assert_eq!(
+            list,
+            ContactList {
+                contacts: vec![alice, bob]
+            }
+        );
         assert_eq!(ContactList::validate(input.as_bytes()), Vec::new());
     }
 
@@ -1043,13 +1179,25 @@ mod tests {
         let input = "<contacts><contact number=\"1\" comment=\"a\r\nb\tc\nd&#10;e&#13;f&#9;g\"/></contacts>";
         let c = &ContactList::parse(input.as_bytes()).unwrap().contacts[0];
         assert_eq!(c.comment, "a b c d\ne\rf\tg");
-        let written = String::from_utf8(ContactList { contacts: vec![c.clone()] }.to_bytes()).unwrap();
-        assert!(written.contains("comment=\"a b c d&#10;e&#13;f&#9;g\""), "{written}");
+        let written = String::from_utf8(
+            ContactList {
+                contacts: vec![c.clone()],
+            }
+            .to_bytes(),
+        )
+        .unwrap();
+        assert!(
+            written.contains("comment=\"a b c d&#10;e&#13;f&#9;g\""),
+            "{written}"
+        );
     }
 
     #[test]
     fn round_trips_awkward_strings() {
-        let alphabet: Vec<char> = "aZ09 <>&'\"\t\n\r;#x=/é€Иж😀\u{1}\u{7f}\u{85}\u{a0}\u{2028}\u{fffd}".chars().collect();
+        let alphabet: Vec<char> =
+            "aZ09 <>&'\"\t\n\r;#x=/é€Иж😀\u{1}\u{7f}\u{85}\u{a0}\u{2028}\u{fffd}"
+                .chars()
+                .collect();
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move |bound: usize| {
             seed ^= seed << 13;
@@ -1058,33 +1206,43 @@ mod tests {
             usize::try_from(seed % bound as u64).unwrap()
         };
         for _ in 0..300 {
-            let mut random = |len: usize| (0..len).map(|_| alphabet[next(alphabet.len())]).collect::<String>();
+            let flags = next(8);
+            let mut random = |len: usize| {
+                (0..len)
+                    .map(|_| alphabet[next(alphabet.len())])
+                    .collect::<String>()
+            };
             let mut c = Contact {
                 name: random(12),
                 number: random(5),
                 comment: random(30),
                 zip: random(3),
                 info: random(8),
-                presence: seed_bit(&random(1)),
-                starred: seed_bit(&random(1)),
-                directory: seed_bit(&random(1)),
+                presence: flags & 1 != 0,
+                starred: flags & 2 != 0,
+                directory: flags & 4 != 0,
                 ..Contact::default()
             };
             c.extra.push(("x-new".to_owned(), random(10)));
-            let list = ContactList { contacts: vec![c, Contact::default()] };
+            let list = ContactList {
+                contacts: vec![c, Contact::default()],
+            };
             let bytes = list.to_bytes();
-            assert_eq!(ContactList::parse(&bytes), Ok(list.clone()), "{}", String::from_utf8_lossy(&bytes));
+            assert_eq!(
+                ContactList::parse(&bytes),
+                Ok(list.clone()),
+                "{}",
+                String::from_utf8_lossy(&bytes)
+            );
             assert_eq!(ContactList::parse(&bytes).unwrap().to_bytes(), bytes);
         }
     }
 
-    fn seed_bit(s: &str) -> bool {
-        s.len() % 2 == 0
-    }
-
     #[test]
     fn nul_is_written_as_a_replacement_character() {
-        let list = ContactList { contacts: vec![contact("a\0b", "1")] };
+        let list = ContactList {
+            contacts: vec![contact("a\0b", "1")],
+        };
         let parsed = ContactList::parse(&list.to_bytes()).unwrap();
         assert_eq!(parsed.contacts[0].name, "a\u{fffd}b");
     }
@@ -1101,36 +1259,87 @@ mod tests {
     #[test]
     fn malformed_inputs_give_line_and_column() {
         // Unclosed root: points at the start tag that is never closed.
-        assert_eq!(position("<contacts>\n<contact number=\"1\"/>\n"), (1, Some(1)));
+        assert_eq!(
+            position("<contacts>\n<contact number=\"1\"/>\n"),
+            (1, Some(1))
+        );
         // Unclosed contact element.
-        assert_eq!(position("<contacts>\n<x/>\n  <contact number=\"1\">\n"), (3, Some(3)));
+        assert_eq!(
+            position("<contacts>\n<x/>\n  <contact number=\"1\">\n"),
+            (3, Some(3))
+        );
         // Tag cut off by the end of the file.
-        assert_eq!(position("<contacts>\n  <contact number=\"1\""), (2, Some(3)));
+        assert_eq!(
+            position("<contacts>\n  <contact number=\"1\""),
+            (2, Some(3))
+        );
         // Unquoted value: points at the value.
-        assert_eq!(position("<contacts>\r\n<contact name=John number=\"1\"/>\r\n</contacts>"), (2, Some(15)));
+        assert_eq!(
+            position("<contacts>\r\n<contact name=John number=\"1\"/>\r\n</contacts>"),
+            (2, Some(15))
+        );
         // Attribute without a value: points at its name.
-        assert_eq!(position("<contacts>\n<contact  starred number=\"1\"/>\n</contacts>"), (2, Some(11)));
+        assert_eq!(
+            position("<contacts>\n<contact  starred number=\"1\"/>\n</contacts>"),
+            (2, Some(11))
+        );
         // Missing closing quote swallows the rest of the file: points at the tag.
-        assert_eq!(position("<contacts>\n<contact name=\"x/>\n</contacts>\n"), (2, Some(1)));
+        assert_eq!(
+            position("<contacts>\n<contact name=\"x/>\n</contacts>\n"),
+            (2, Some(1))
+        );
         // Bad references and a raw '<' in a value point at the character.
-        assert_eq!(position("<contacts>\n<contact name=\"a &nbsp; b\"/>\n</contacts>"), (2, Some(18)));
-        assert_eq!(position("<contacts>\n<contact name=\"Tom & Jerry\"/>\n</contacts>"), (2, Some(20)));
-        assert_eq!(position("<contacts>\n<contact name=\"a<b\"/>\n</contacts>"), (2, Some(17)));
-        assert_eq!(position("<contacts>\n<contact name=\"&#0;\"/>\n</contacts>"), (2, Some(16)));
+        assert_eq!(
+            position("<contacts>\n<contact name=\"a &nbsp; b\"/>\n</contacts>"),
+            (2, Some(18))
+        );
+        assert_eq!(
+            position("<contacts>\n<contact name=\"Tom & Jerry\"/>\n</contacts>"),
+            (2, Some(20))
+        );
+        assert_eq!(
+            position("<contacts>\n<contact name=\"a<b\"/>\n</contacts>"),
+            (2, Some(17))
+        );
+        assert_eq!(
+            position("<contacts>\n<contact name=\"&#0;\"/>\n</contacts>"),
+            (2, Some(16))
+        );
         // Column counts characters, not bytes.
-        assert_eq!(position("<contacts>\n<contact name=\"Иван\" x=&amp;/>\n</contacts>"), (2, Some(24)));
+        assert_eq!(
+            position("<contacts>\n<contact name=\"Иван\" x=&amp;/>\n</contacts>"),
+            (2, Some(24))
+        );
         // Garbage.
         assert_eq!(position("hello"), (1, Some(1)));
         assert_eq!(position("\n\n  hello <contacts/>"), (3, Some(3)));
         assert_eq!(position("<contacts/>\njunk"), (2, Some(1)));
         assert_eq!(position("<contacts/>\n<contacts/>\n"), (2, Some(1)));
-        assert_eq!(position("<contacts>\n</contacts>\n</contacts>\n"), (3, Some(1)));
+        assert_eq!(
+            position("<contacts>\n</contacts>\n</contacts>\n"),
+            (3, Some(1))
+        );
         assert_eq!(position("<contacts>\n<>\n</contacts>"), (2, Some(2)));
-        assert_eq!(position("<contacts>\n<!-- a -- b -->\n</contacts>"), (2, Some(1)));
-        assert_eq!(position("<contacts>\n<contact 1x=\"2\"/>\n</contacts>"), (2, Some(10)));
-        assert_eq!(position("<contacts>\n<contact/>\n&bogus;</contacts>"), (3, Some(1)));
-        assert_eq!(position("<?xml version=\"1.0\"?>\n<?xml version=\"1.0\"?>\n<contacts/>"), (2, Some(1)));
-        assert_eq!(position("<?xml version=\"1.0\"?>\n<!-- nothing -->\n"), (3, Some(1)));
+        assert_eq!(
+            position("<contacts>\n<!-- a -- b -->\n</contacts>"),
+            (2, Some(8))
+        );
+        assert_eq!(
+            position("<contacts>\n<contact 1x=\"2\"/>\n</contacts>"),
+            (2, Some(10))
+        );
+        assert_eq!(
+            position("<contacts>\n<contact/>\n&bogus;</contacts>"),
+            (3, Some(1))
+        );
+        assert_eq!(
+            position("<?xml version=\"1.0\"?>\n<?xml version=\"1.0\"?>\n<contacts/>"),
+            (2, Some(1))
+        );
+        assert_eq!(
+            position("<?xml version=\"1.0\"?>\n<!-- nothing -->\n"),
+            (3, Some(1))
+        );
         // The BOM is not a column.
         assert_eq!(position("\u{feff}<contacts>\n</contact>"), (2, Some(1)));
         assert_eq!(position("\u{feff}x"), (1, Some(1)));
@@ -1139,7 +1348,14 @@ mod tests {
     #[test]
     fn wrong_root_is_its_own_error() {
         let error = malformed("<?xml version=\"1.0\"?>\r\n<phonebook>\r\n</phonebook>\r\n");
-        assert_eq!(error, ContactsError::WrongRoot { line: 2, column: 1, found: "phonebook".to_owned() });
+        assert_eq!(
+            error,
+            ContactsError::WrongRoot {
+                line: 2,
+                column: 1,
+                found: "phonebook".to_owned()
+            }
+        );
     }
 
     #[test]
@@ -1153,14 +1369,36 @@ mod tests {
 
     #[test]
     fn bytes_that_are_not_utf8_are_located() {
-        let error = ContactList::parse(b"<contacts>\r\n<contact name=\"\xff\"/>\r\n</contacts>").unwrap_err();
-        assert!(matches!(error, ContactsError::NotUtf8 { line: 2, column: 16, .. }), "{error:?}");
+        let error = ContactList::parse(b"<contacts>\r\n<contact name=\"\xff\"/>\r\n</contacts>")
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ContactsError::NotUtf8 {
+                    line: 2,
+                    column: 16,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
         let error = ContactList::parse(b"\xff\xfe<\0c\0").unwrap_err();
         assert!(error.to_string().contains("UTF-16"), "{error}");
         assert_eq!((error.line(), error.column()), (1, Some(1)));
         // Cut inside a multi-byte character.
-        let error = ContactList::parse("<contacts>\nИ".as_bytes().split_last().unwrap().1).unwrap_err();
-        assert!(matches!(error, ContactsError::NotUtf8 { line: 2, column: 1, .. }), "{error:?}");
+        let error =
+            ContactList::parse("<contacts>\nИ".as_bytes().split_last().unwrap().1).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ContactsError::NotUtf8 {
+                    line: 2,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
     }
 
     #[test]
@@ -1169,15 +1407,21 @@ mod tests {
         let diagnostic = error.to_diagnostic();
         assert_eq!(diagnostic.severity, Severity::Error);
         assert_eq!((diagnostic.line, diagnostic.column), (3, Some(1)));
-        assert!(!diagnostic.message.contains("line 3"), "{}", diagnostic.message);
+        assert!(
+            !diagnostic.message.contains("line 3"),
+            "{}",
+            diagnostic.message
+        );
         assert_eq!(
             ContactList::validate(b"<contacts>\n<contact number=\"1\">\n</contacts>"),
             vec![diagnostic]
         );
     }
 
-    /// (severity, line, column, key, message) of each diagnostic.
-    fn summary(input: &str) -> Vec<(Severity, usize, Option<usize>, Option<String>, String)> {
+    /// (severity, line, column, key, message) of one diagnostic.
+    type Summary = (Severity, usize, Option<usize>, Option<String>, String);
+
+    fn summary(input: &str) -> Vec<Summary> {
         ContactList::validate(input.as_bytes())
             .into_iter()
             .map(|d| (d.severity, d.line, d.column, d.key, d.message))
@@ -1190,9 +1434,15 @@ mod tests {
         let found = summary(input);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].0, Severity::Error);
-        assert_eq!((found[0].1, found[0].2, found[0].3.as_deref()), (3, Some(3), Some("presence")));
+        assert_eq!(
+            (found[0].1, found[0].2, found[0].3.as_deref()),
+            (3, Some(3), Some("presence"))
+        );
         assert!(found[0].4.contains("\"yes\""), "{}", found[0].4);
-        assert_eq!((found[1].0, found[1].1, found[1].2), (Severity::Error, 3, Some(30)));
+        assert_eq!(
+            (found[1].0, found[1].1, found[1].2),
+            (Severity::Error, 3, Some(30))
+        );
         assert_eq!(found[1].3.as_deref(), Some("directory"));
     }
 
@@ -1210,7 +1460,10 @@ mod tests {
             ]
         );
         // It is still read, so that writing the file back keeps it.
-        assert_eq!(ContactList::parse(input.as_bytes()).unwrap().contacts.len(), 3);
+        assert_eq!(
+            ContactList::parse(input.as_bytes()).unwrap().contacts.len(),
+            3
+        );
     }
 
     #[test]
@@ -1220,7 +1473,10 @@ mod tests {
         let input = format!("<contacts>\n<contact number=\"1\" name=\"{exact}\"/>\n<contact number=\"2\" comment=\"{long}\"/>\n</contacts>");
         let found = summary(&input);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].0, found[0].1, found[0].2), (Severity::Warning, 3, Some(21)));
+        assert_eq!(
+            (found[0].0, found[0].1, found[0].2),
+            (Severity::Warning, 3, Some(21))
+        );
         assert_eq!(found[0].3.as_deref(), Some("comment"));
         assert!(found[0].4.contains("256 characters"), "{}", found[0].4);
     }
@@ -1230,16 +1486,23 @@ mod tests {
         let input = "<contacts>\n<contact number=\"1\" name=\"A\"\n name=\"B\"/>\n</contacts>";
         let found = summary(input);
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].0, found[0].1, found[0].2), (Severity::Error, 3, Some(2)));
+        assert_eq!(
+            (found[0].0, found[0].1, found[0].2),
+            (Severity::Error, 3, Some(2))
+        );
         assert_eq!(found[0].3.as_deref(), Some("name"));
-        assert_eq!(ContactList::parse(input.as_bytes()).unwrap().contacts[0].name, "A");
+        assert_eq!(
+            ContactList::parse(input.as_bytes()).unwrap().contacts[0].name,
+            "A"
+        );
     }
 
     #[test]
     fn validate_warns_about_other_elements_and_text() {
         let input = "<contacts>\n<group name=\"x\"><contact number=\"9\"/></group>\n<contact number=\"1\"><note/>hi</contact>\nstray\n</contacts>";
         let found = summary(input);
-        let brief: Vec<(Severity, usize, Option<usize>)> = found.iter().map(|f| (f.0, f.1, f.2)).collect();
+        let brief: Vec<(Severity, usize, Option<usize>)> =
+            found.iter().map(|f| (f.0, f.1, f.2)).collect();
         assert_eq!(
             brief,
             vec![
@@ -1261,7 +1524,10 @@ mod tests {
     fn validate_warns_about_a_declared_encoding_other_than_utf8() {
         let found = summary("<?xml version=\"1.0\" encoding=\"windows-1251\"?>\n<contacts/>");
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].0, found[0].1, found[0].3.as_deref()), (Severity::Warning, 1, Some("encoding")));
+        assert_eq!(
+            (found[0].0, found[0].1, found[0].3.as_deref()),
+            (Severity::Warning, 1, Some("encoding"))
+        );
     }
 
     #[test]
@@ -1282,7 +1548,9 @@ mod tests {
         for round in 0..2000 {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
             let at = (seed >> 8) as usize % bytes.len();
-            let value = [b'<', b'>', b'"', b'\'', b'&', b';', b'/', b'=', 0xFF, 0xD0, b'\n', b' '][(seed >> 3) as usize % 12];
+            let value = [
+                b'<', b'>', b'"', b'\'', b'&', b';', b'/', b'=', 0xFF, 0xD0, b'\n', b' ',
+            ][(seed >> 3) as usize % 12];
             bytes[at] = value;
             if round % 100 == 0 {
                 bytes = MICROSIP_LAYOUT.to_vec();

@@ -128,7 +128,9 @@ mod tests {
             d.to_string(),
             "microsip.ini:14: transport: \"udpp\" is not one of udp, tcp, tls"
         );
-        let w = Diagnostic::warning(3, "odd").with_column(7).in_file(Path::new("c.xml"));
+        let w = Diagnostic::warning(3, "odd")
+            .with_column(7)
+            .in_file(Path::new("c.xml"));
         assert_eq!(w.to_string(), "c.xml:3:7: warning: odd");
     }
 }

@@ -116,7 +116,9 @@ pub enum IniError {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     /// A value that would break the file's line structure.
-    #[error("[{section}] {key}: the value contains a line break or NUL, which an INI file cannot hold")]
+    #[error(
+        "[{section}] {key}: the value contains a line break or NUL, which an INI file cannot hold"
+    )]
     ValueBreaksLine {
         /// The section written to.
         section: String,
@@ -461,8 +463,7 @@ impl IniDocument {
             }
             None => {
                 self.end_last_line(newline);
-                self.lines
-                    .push(Line::new(format!("[{section}]"), newline));
+                self.lines.push(Line::new(format!("[{section}]"), newline));
                 self.lines.len()
             }
         };
@@ -562,8 +563,15 @@ mod tests {
         let d = doc("[Settings]\r\nEC=0\r\nec=1\r\naudioInputDevice=\"Mic (USB)\"\r\n[settings]\r\nVAD=1\r\n");
         assert_eq!(d.get("SETTINGS", "Ec"), Some("0"));
         assert_eq!(d.get("Settings", "audioInputDevice"), Some("Mic (USB)"));
-        assert_eq!(d.get_raw("Settings", "audioInputDevice"), Some("\"Mic (USB)\""));
-        assert_eq!(d.get("Settings", "VAD"), None, "a duplicate section is ignored");
+        assert_eq!(
+            d.get_raw("Settings", "audioInputDevice"),
+            Some("\"Mic (USB)\"")
+        );
+        assert_eq!(
+            d.get("Settings", "VAD"),
+            None,
+            "a duplicate section is ignored"
+        );
         assert_eq!(d.line_of("Settings", "ec"), Some(2));
         assert_eq!(d.section_names().collect::<Vec<_>>(), vec!["Settings"]);
     }
@@ -613,13 +621,21 @@ mod tests {
     #[test]
     fn classification() {
         assert_eq!(classify("  ; c"), LineKind::Comment);
-        assert_eq!(classify("[ Account1 ] trailing"), LineKind::Section { name: "Account1".into() });
+        assert_eq!(
+            classify("[ Account1 ] trailing"),
+            LineKind::Section {
+                name: "Account1".into()
+            }
+        );
         assert_eq!(classify("[broken"), LineKind::Invalid);
         assert_eq!(classify("=value"), LineKind::Invalid);
         assert_eq!(classify("just words"), LineKind::Invalid);
         assert_eq!(
             classify("path=C:\\Users\\x=y"),
-            LineKind::Entry { key: "path".into(), value: "C:\\Users\\x=y".into() }
+            LineKind::Entry {
+                key: "path".into(),
+                value: "C:\\Users\\x=y".into()
+            }
         );
     }
 }

@@ -115,7 +115,11 @@ pub fn decode(bytes: &[u8]) -> Result<(Encoding, String), DecodeError> {
 fn decode_8bit(body: &[u8], bom: bool) -> (Encoding, String) {
     match std::str::from_utf8(body) {
         Ok(text) => (
-            if bom { Encoding::Utf8Bom } else { Encoding::Utf8 },
+            if bom {
+                Encoding::Utf8Bom
+            } else {
+                Encoding::Utf8
+            },
             text.to_owned(),
         ),
         // A BOM says UTF-8 but the bytes disagree: keep them all, BOM
@@ -218,7 +222,10 @@ mod tests {
         let text = "[Calls]\r\n5=9787563142;Hard (Академическая);1;1718273852;0;\r\n";
         let bytes = encode(text, Encoding::Utf16LeBom);
         assert_eq!(&bytes[..2], &[0xFF, 0xFE]);
-        assert_eq!(decode(&bytes).unwrap(), (Encoding::Utf16LeBom, text.to_owned()));
+        assert_eq!(
+            decode(&bytes).unwrap(),
+            (Encoding::Utf16LeBom, text.to_owned())
+        );
     }
 
     #[test]
@@ -249,7 +256,10 @@ mod tests {
         bytes.extend_from_slice(&0xD800u16.to_le_bytes());
         assert_eq!(
             decode(&bytes),
-            Err(DecodeError::UnpairedSurrogate { line: 3, unit: 0xD800 })
+            Err(DecodeError::UnpairedSurrogate {
+                line: 3,
+                unit: 0xD800
+            })
         );
         assert_eq!(
             decode(b"[a]\r\nk\0=\0"),

@@ -35,7 +35,11 @@ pub fn detect_kind(bytes: &[u8], name_hint: Option<&Path>) -> FileKind {
         _ => FileKind::Ini,
     };
     match encoding::decode(bytes) {
-        Ok((_, text)) => match text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']).chars().next() {
+        Ok((_, text)) => match text
+            .trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n'])
+            .chars()
+            .next()
+        {
             Some('<') => FileKind::Contacts,
             Some(_) => FileKind::Ini,
             None => by_name(),
@@ -53,8 +57,14 @@ mod tests {
     fn content_decides_before_the_name() {
         let xml = Path::new("x.xml");
         let ini = Path::new("x.ini");
-        assert_eq!(detect_kind(b"\xEF\xBB\xBF\r\n<?xml version=\"1.0\"?>", Some(ini)), FileKind::Contacts);
-        assert_eq!(detect_kind(&encode("[Settings]\r\n", Encoding::Utf16LeBom), Some(xml)), FileKind::Ini);
+        assert_eq!(
+            detect_kind(b"\xEF\xBB\xBF\r\n<?xml version=\"1.0\"?>", Some(ini)),
+            FileKind::Contacts
+        );
+        assert_eq!(
+            detect_kind(&encode("[Settings]\r\n", Encoding::Utf16LeBom), Some(xml)),
+            FileKind::Ini
+        );
         assert_eq!(detect_kind(b"; comment", None), FileKind::Ini);
         assert_eq!(detect_kind(b"", Some(xml)), FileKind::Contacts);
         assert_eq!(detect_kind(b"a\0b", Some(ini)), FileKind::Ini);

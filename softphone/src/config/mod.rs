@@ -6,7 +6,6 @@
 
 pub mod account;
 pub mod calls;
-#[path = "contacts_stub.rs"]
 pub mod contacts;
 pub mod diagnostic;
 pub mod document;
@@ -26,7 +25,7 @@ pub use document::{IniDocument, IniError};
 pub use encoding::{Encoding, LineEnding};
 pub use kind::{detect_kind, FileKind};
 pub use settings::Settings;
-pub use validate::{validate_contacts, validate_ini, validate_file};
+pub use validate::{validate_contacts, validate_file, validate_ini};
 
 /// The file name of MicroSIP's settings file (named after `microsip.exe`).
 pub const INI_FILE_NAME: &str = "microsip.ini";

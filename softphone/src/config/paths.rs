@@ -35,7 +35,10 @@ mod tests {
         // dirs reads XDG_CONFIG_HOME when it is an absolute path.
         if let Ok(home) = std::env::var("XDG_CONFIG_HOME") {
             if home.starts_with('/') {
-                assert_eq!(default_config_dir(), Some(PathBuf::from(home).join("MicroSIP")));
+                assert_eq!(
+                    default_config_dir(),
+                    Some(PathBuf::from(home).join("MicroSIP"))
+                );
             }
         }
         let dir = default_config_dir().expect("a test machine has a home");

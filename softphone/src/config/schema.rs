@@ -32,7 +32,9 @@ pub struct KeySpec {
 
 /// Finds a key in a table, case-insensitively (as Windows matches keys).
 pub fn find(table: &'static [KeySpec], key: &str) -> Option<&'static KeySpec> {
-    table.iter().find(|spec| spec.name.eq_ignore_ascii_case(key))
+    table
+        .iter()
+        .find(|spec| spec.name.eq_ignore_ascii_case(key))
 }
 
 /// The known name closest to `key`, when one is close enough to be a typo.
@@ -147,7 +149,11 @@ mod tests {
     fn suggestions_catch_typos_only() {
         let names = ["transport", "registerRefresh", "keepAlive", "SRTP"];
         assert_eq!(suggest("transprot", names), Some("transport"));
-        assert_eq!(suggest("keepalive", names), None, "same name, other case: not a typo");
+        assert_eq!(
+            suggest("keepalive", names),
+            None,
+            "same name, other case: not a typo"
+        );
         assert_eq!(suggest("srtpp", names), Some("SRTP"));
         assert_eq!(suggest("completelyDifferent", names), None);
         assert_eq!(edit_distance("kitten", "sitting"), 3);

@@ -15,8 +15,14 @@ const TEXT: ValueType = ValueType::Text;
 const QUOTED: ValueType = ValueType::Quoted;
 const COMMAND: ValueType = ValueType::Command;
 const CODECS: ValueType = ValueType::Codecs;
-const INT: ValueType = ValueType::Int { min: i32::MIN as i64, max: i32::MAX as i64 };
-const UINT: ValueType = ValueType::Int { min: 0, max: i32::MAX as i64 };
+const INT: ValueType = ValueType::Int {
+    min: i32::MIN as i64,
+    max: i32::MAX as i64,
+};
+const UINT: ValueType = ValueType::Int {
+    min: 0,
+    max: i32::MAX as i64,
+};
 const PORT: ValueType = ValueType::Int { min: 0, max: 65535 };
 const PERCENT: ValueType = ValueType::Int { min: 0, max: 100 };
 const ACCOUNT_ID: ValueType = ValueType::Int { min: 0, max: 999 };
@@ -146,7 +152,16 @@ trait EnumType {
 macro_rules! enum_type {
     ($($name:ident),*) => { $( impl EnumType for $name { const TYPE: ValueType = ValueType::Enum(Self::VALUES); } )* };
 }
-enum_type!(RecordingFormat, DtmfMethod, AutoAnswer, AutoAnswerCalls, Forwarding, DenyIncoming, DefaultAction, UpdatesInterval);
+enum_type!(
+    RecordingFormat,
+    DtmfMethod,
+    AutoAnswer,
+    AutoAnswerCalls,
+    Forwarding,
+    DenyIncoming,
+    DefaultAction,
+    UpdatesInterval
+);
 
 typed_section! {
     /// `[Settings]`, typed. Absent keys hold MicroSIP's defaults; keys this
@@ -275,8 +290,22 @@ typed_section! {
 /// `crashReport` from 3.19-3.21 builds, and the single-account keys that
 /// MicroSIP moves into `[Account1]` when `accountId` is missing.
 pub const LEGACY_KEYS: &[&str] = &[
-    "silent", "crashReport", "server", "proxy", "SRTP", "transport", "publicAddr", "publish",
-    "ICE", "allowRewrite", "domain", "authID", "username", "passwordSize", "password", "id",
+    "silent",
+    "crashReport",
+    "server",
+    "proxy",
+    "SRTP",
+    "transport",
+    "publicAddr",
+    "publish",
+    "ICE",
+    "allowRewrite",
+    "domain",
+    "authID",
+    "username",
+    "passwordSize",
+    "password",
+    "id",
     "displayName",
 ];
 
@@ -342,7 +371,11 @@ mod tests {
         assert!(s.vad, "VAD: _wtoi != 0");
         assert_eq!(s.auto_answer, AutoAnswer::All);
         assert_eq!(s.audio_input_device, "Mic (USB)");
-        assert_eq!(s.dtmf_method, DtmfMethod::Auto, "unknown DTMFMethod acts as 0");
+        assert_eq!(
+            s.dtmf_method,
+            DtmfMethod::Auto,
+            "unknown DTMFMethod acts as 0"
+        );
         assert_eq!(s.volume_ring, 100, "empty number: the default");
         assert_eq!(s.source_port, 5062);
         assert_eq!(s.codecs(), vec!["opus/48000/2", "PCMU/8000/1"]);
@@ -352,8 +385,16 @@ mod tests {
     fn the_table_has_unique_keys_with_valid_defaults() {
         let mut seen = std::collections::HashSet::new();
         for spec in SETTINGS_KEYS {
-            assert!(seen.insert(spec.name.to_lowercase()), "duplicate key {}", spec.name);
-            assert!(spec.ty.check(spec.default).is_none(), "bad default for {}", spec.name);
+            assert!(
+                seen.insert(spec.name.to_lowercase()),
+                "duplicate key {}",
+                spec.name
+            );
+            assert!(
+                spec.ty.check(spec.default).is_none(),
+                "bad default for {}",
+                spec.name
+            );
         }
         assert!(SETTINGS_KEYS.len() > 110);
     }

@@ -84,7 +84,10 @@ fn check_encoding(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
                 ));
             }
             if doc.encoding() == Encoding::Utf8Bom
-                && matches!(doc.lines().first().map(|l| l.kind()), Some(LineKind::Section { .. }))
+                && matches!(
+                    doc.lines().first().map(|l| l.kind()),
+                    Some(LineKind::Section { .. })
+                )
             {
                 out.push(Diagnostic::error(
                     1,
@@ -150,7 +153,10 @@ fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
         } else if !KNOWN_SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             let known = KNOWN_SECTIONS.iter().copied().chain(["Account1"]);
             let hint = if name.to_lowercase().starts_with("account") {
-                Some("MicroSIP numbers accounts [Account1], [Account2], ... with no leading zeros".to_owned())
+                Some(
+                    "MicroSIP numbers accounts [Account1], [Account2], ... with no leading zeros"
+                        .to_owned(),
+                )
             } else {
                 schema::suggest(name, known).map(|s| format!("did you mean [{s}]?"))
             };
@@ -171,7 +177,9 @@ fn check_duplicate_keys(section: &str, entries: &[(&str, &str, usize)], out: &mu
             Some(first_line) => out.push(
                 Diagnostic::error(
                     line,
-                    format!("duplicate key (first at line {first_line}); MicroSIP reads only the first"),
+                    format!(
+                        "duplicate key (first at line {first_line}); MicroSIP reads only the first"
+                    ),
                 )
                 .with_key(Some(section), key),
             ),
@@ -233,8 +241,11 @@ fn check_calls(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Dia
         let number = parse_strict_int(key).filter(|n| (0..=i64::from(MAX_CALL_KEY)).contains(n));
         let Some(number) = number.and_then(|n| u32::try_from(n).ok()) else {
             out.push(
-                Diagnostic::error(line, format!("call log keys are numbers from 0 to {MAX_CALL_KEY}"))
-                    .with_key(Some(section), key),
+                Diagnostic::error(
+                    line,
+                    format!("call log keys are numbers from 0 to {MAX_CALL_KEY}"),
+                )
+                .with_key(Some(section), key),
             );
             continue;
         };
@@ -252,7 +263,8 @@ fn check_calls(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Dia
                 }
                 if call.time < 0 {
                     out.push(
-                        Diagnostic::warning(line, "time is before 1970").with_key(Some(section), key),
+                        Diagnostic::warning(line, "time is before 1970")
+                            .with_key(Some(section), key),
                     );
                 }
             }
@@ -260,8 +272,11 @@ fn check_calls(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Dia
         }
         if value.encode_utf16().count() > schema::DEFAULT_MAX_LEN {
             out.push(
-                Diagnostic::error(line, "the entry is longer than the 255 characters MicroSIP reads")
-                    .with_key(Some(section), key),
+                Diagnostic::error(
+                    line,
+                    "the entry is longer than the 255 characters MicroSIP reads",
+                )
+                .with_key(Some(section), key),
             );
         }
     }
@@ -394,7 +409,10 @@ mod tests {
         assert_eq!(d[0].line, 3);
         assert!(d[0].message.contains("garbles"));
         let bom = b"\xEF\xBB\xBF[Settings]\r\nEC=1\r\n";
-        assert!(validate_ini(bom).1.iter().any(|d| d.line == 1 && d.is_error()));
+        assert!(validate_ini(bom)
+            .1
+            .iter()
+            .any(|d| d.line == 1 && d.is_error()));
         let (doc, d) = validate_ini(b"\xFE\xFF\0[");
         assert!(doc.is_none());
         assert!(d[0].message.contains("big endian"));
@@ -403,7 +421,9 @@ mod tests {
     #[test]
     fn long_values_are_caught() {
         let long = "x".repeat(256);
-        let got = problems(&format!("[Settings]\r\ncmdCallEnd={long}\r\n[Account1]\r\ndomain=d\r\npassword={long}\r\n"));
+        let got = problems(&format!(
+            "[Settings]\r\ncmdCallEnd={long}\r\n[Account1]\r\ndomain=d\r\npassword={long}\r\n"
+        ));
         assert_eq!(got, vec!["line 2: cmdCallEnd: the value is 256 characters; MicroSIP reads at most 255 and cuts the rest"]);
     }
 

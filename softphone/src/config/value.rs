@@ -111,9 +111,7 @@ impl ValueType {
                 .then(|| ValueProblem::error(format!("{value:?} is not 0 or 1"))),
             ValueType::Int { min, max } => check_int(value, min, max),
             ValueType::Enum(allowed) => check_enum(value, allowed),
-            ValueType::Text | ValueType::Quoted | ValueType::Command | ValueType::Password => {
-                None
-            }
+            ValueType::Text | ValueType::Quoted | ValueType::Command | ValueType::Password => None,
             ValueType::Codecs => check_codecs(value),
             ValueType::HostPort => check_host_port(value),
             ValueType::HostPortList => value.split_whitespace().find_map(check_host_port),
@@ -149,7 +147,9 @@ fn check_enum(value: &str, allowed: &[&str]) -> Option<ValueProblem> {
         .iter()
         .find(|w| !w.is_empty() && w.eq_ignore_ascii_case(value))
     {
-        message.push_str(&format!("; MicroSIP compares case-sensitively: write {close:?}"));
+        message.push_str(&format!(
+            "; MicroSIP compares case-sensitively: write {close:?}"
+        ));
     }
     Some(ValueProblem::error(message))
 }
@@ -202,7 +202,9 @@ fn check_host_port(value: &str) -> Option<ValueProblem> {
     } else {
         match value.split_once(':') {
             Some((_, rest)) if rest.contains(':') => {
-                return bad("looks like an IPv6 address: write it in brackets, e.g. [2001:db8::1]:5060")
+                return bad(
+                    "looks like an IPv6 address: write it in brackets, e.g. [2001:db8::1]:5060",
+                )
             }
             Some((host, port)) => (host, Some(port)),
             None => (value, None),
@@ -337,23 +339,56 @@ mod tests {
             transport.check("udpp").unwrap().message,
             "\"udpp\" is not one of udp, tcp, tls (or empty)"
         );
-        assert!(transport.check("UDP").unwrap().message.contains("write \"udp\""));
+        assert!(transport
+            .check("UDP")
+            .unwrap()
+            .message
+            .contains("write \"udp\""));
         assert!(transport.check("").is_none());
         let port = ValueType::Int { min: 0, max: 65535 };
-        assert_eq!(port.check("70000").unwrap().message, "70000 is out of range (0 to 65535)");
-        assert_eq!(port.check("5o60").unwrap().message, "\"5o60\" is not a whole number");
+        assert_eq!(
+            port.check("70000").unwrap().message,
+            "70000 is out of range (0 to 65535)"
+        );
+        assert_eq!(
+            port.check("5o60").unwrap().message,
+            "\"5o60\" is not a whole number"
+        );
         assert!(ValueType::Bool(BoolRule::Wtoi).check("yes").is_some());
-        assert!(ValueType::Codecs.check("PCMA/8000/1 opus/48000/2").is_none());
-        assert_eq!(ValueType::Codecs.check("PCMA").unwrap().severity, Severity::Error);
-        assert_eq!(ValueType::Codecs.check("foo/8000/1").unwrap().severity, Severity::Warning);
+        assert!(ValueType::Codecs
+            .check("PCMA/8000/1 opus/48000/2")
+            .is_none());
+        assert_eq!(
+            ValueType::Codecs.check("PCMA").unwrap().severity,
+            Severity::Error
+        );
+        assert_eq!(
+            ValueType::Codecs.check("foo/8000/1").unwrap().severity,
+            Severity::Warning
+        );
     }
 
     #[test]
     fn host_port_checks() {
-        for ok in ["sip.example.com", "10.0.0.1:5060", "[2001:db8::1]:5061", "[::1]", "pbx_1.local"] {
+        for ok in [
+            "sip.example.com",
+            "10.0.0.1:5060",
+            "[2001:db8::1]:5061",
+            "[::1]",
+            "pbx_1.local",
+        ] {
             assert!(ValueType::HostPort.check(ok).is_none(), "{ok}");
         }
-        for bad in ["sip:pbx", "pbx:0", "pbx:abc", "a b", "2001:db8::1", "[::1", "[::1]x", ":5060"] {
+        for bad in [
+            "sip:pbx",
+            "pbx:0",
+            "pbx:abc",
+            "a b",
+            "2001:db8::1",
+            "[::1",
+            "[::1]x",
+            ":5060",
+        ] {
             assert!(ValueType::HostPort.check(bad).is_some(), "{bad}");
         }
         assert!(ValueType::HostPortList.check("p1:5060 p2").is_none());
