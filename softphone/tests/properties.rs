@@ -91,7 +91,8 @@ proptest! {
         prop_assert_eq!(reread.get(&section, &key), Some(expected));
         // Every other key reads as before.
         for name in before.section_names() {
-            for (k, v, _) in before.entries(name) {
+            for e in before.entries(name) {
+                let (k, v) = (e.key, e.value);
                 let same_key = name.eq_ignore_ascii_case(&section) && k.eq_ignore_ascii_case(&key);
                 if !same_key && before.get(name, k) == Some(v) {
                     prop_assert_eq!(reread.get(name, k), Some(v));

@@ -157,9 +157,9 @@ impl CallRecord {
         let mut calls: Vec<Self> = doc
             .entries(CALLS_SECTION)
             .into_iter()
-            .filter_map(|(key, value, _)| {
-                let key = u32::try_from(parse_strict_int(key)?).ok()?;
-                CallRecord::parse(key, value).ok().flatten()
+            .filter_map(|e| {
+                let key = u32::try_from(parse_strict_int(e.key)?).ok()?;
+                CallRecord::parse(key, e.value).ok().flatten()
             })
             .collect();
         calls.sort_by_key(|c| (c.time, c.key));
@@ -176,8 +176,8 @@ impl Dialed {
         let mut numbered: Vec<(i64, String)> = doc
             .entries(DIALED_SECTION)
             .into_iter()
-            .filter_map(|(key, value, _)| {
-                let n = parse_strict_int(key)?;
+            .filter_map(|e| {
+                let (n, value) = (parse_strict_int(e.key)?, e.value);
                 (0..=i64::from(MAX_DIALED_KEY))
                     .contains(&n)
                     .then(|| (n, value.to_owned()))

@@ -170,6 +170,28 @@ impl Default for IniDocument {
     }
 }
 
+/// One `key=value` line as MicroSIP reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry<'a> {
+    /// The key as written (trimmed).
+    pub key: &'a str,
+    /// The value as MicroSIP reads it: trimmed, one pair of quotes removed.
+    pub value: &'a str,
+    /// 1-based line.
+    pub line: usize,
+}
+
+/// One `[section]` header with the entries under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionView<'a> {
+    /// The name as written.
+    pub name: &'a str,
+    /// 1-based line of the header.
+    pub line: usize,
+    /// The entries, in file order, duplicates included.
+    pub entries: Vec<Entry<'a>>,
+}
+
 /// What an edit did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Edit {
@@ -383,9 +405,9 @@ impl IniDocument {
             .copied()
     }
 
-    /// The entries of the first `[section]` as `(key, value, 1-based line)`,
-    /// in file order, duplicates included; values as MicroSIP reads them.
-    pub fn entries(&self, section: &str) -> Vec<(&str, &str, usize)> {
+    /// The entries of the first `[section]`, in file order, duplicates
+    /// included.
+    pub fn entries(&self, section: &str) -> Vec<Entry<'_>> {
         match self.section_index(section) {
             Some(s) => self.entries_in(s.start, s.end),
             None => Vec::new(),
@@ -393,7 +415,7 @@ impl IniDocument {
     }
 
     /// The entries before the first section header (Windows ignores them).
-    pub fn prelude_entries(&self) -> Vec<(&str, &str, usize)> {
+    pub fn prelude_entries(&self) -> Vec<Entry<'_>> {
         match self.sections.first() {
             Some(s) => self.entries_in(s.start, s.end),
             None => Vec::new(),
@@ -402,24 +424,29 @@ impl IniDocument {
 
     /// Every section occurrence with its entries, in file order, duplicate
     /// sections included: what a validator walks.
-    pub fn all_sections(&self) -> Vec<(&str, usize, Vec<(&str, &str, usize)>)> {
+    pub fn all_sections(&self) -> Vec<SectionView<'_>> {
         self.sections
             .iter()
             .filter_map(|s| {
-                s.header
-                    .map(|h| (s.name.as_str(), h + 1, self.entries_in(s.start, s.end)))
+                s.header.map(|h| SectionView {
+                    name: &s.name,
+                    line: h + 1,
+                    entries: self.entries_in(s.start, s.end),
+                })
             })
             .collect()
     }
 
-    fn entries_in(&self, start: usize, end: usize) -> Vec<(&str, &str, usize)> {
+    fn entries_in(&self, start: usize, end: usize) -> Vec<Entry<'_>> {
         self.lines[start..end]
             .iter()
             .enumerate()
             .filter_map(|(offset, line)| match &line.kind {
-                LineKind::Entry { key, value } => {
-                    Some((key.as_str(), unquote(value), start + offset + 1))
-                }
+                LineKind::Entry { key, value } => Some(Entry {
+                    key,
+                    value: unquote(value),
+                    line: start + offset + 1,
+                }),
                 _ => None,
             })
             .collect()

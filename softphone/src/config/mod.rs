@@ -21,7 +21,7 @@ pub use account::{Account, Password};
 pub use calls::{CallKind, CallRecord, Dialed};
 pub use contacts::{Contact, ContactList, ContactsError};
 pub use diagnostic::{Diagnostic, Severity};
-pub use document::{IniDocument, IniError};
+pub use document::{Edit, Entry, IniDocument, IniError, SectionView};
 pub use encoding::{Encoding, LineEnding};
 pub use kind::{detect_kind, FileKind};
 pub use settings::Settings;

@@ -8,7 +8,7 @@ use super::account::{self, Account, ACCOUNT_KEYS};
 use super::calls::{CallRecord, CALLS_SECTION, DIALED_SECTION, MAX_CALL_KEY, MAX_DIALED_KEY};
 use super::contacts::ContactList;
 use super::diagnostic::{Diagnostic, Severity};
-use super::document::{IniDocument, LineKind};
+use super::document::{Entry, IniDocument, LineKind};
 use super::encoding::{DecodeError, Encoding};
 use super::kind::{detect_kind, FileKind};
 use super::schema::{self, KeySpec};
@@ -118,7 +118,7 @@ fn check_lines(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
             ));
         }
     }
-    for (key, _, line) in doc.prelude_entries() {
+    for Entry { key, line, .. } in doc.prelude_entries() {
         out.push(
             Diagnostic::warning(line, "key before any [section]; MicroSIP ignores it")
                 .with_key(None, key),
@@ -128,7 +128,8 @@ fn check_lines(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
 
 fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
     let mut first_seen: HashMap<String, usize> = HashMap::new();
-    for (name, header_line, entries) in doc.all_sections() {
+    for section in doc.all_sections() {
+        let (name, header_line, entries) = (section.name, section.line, section.entries);
         if let Some(first) = first_seen.get(&name.to_lowercase()) {
             out.push(
                 Diagnostic::error(
@@ -170,9 +171,9 @@ fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_duplicate_keys(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Diagnostic>) {
+fn check_duplicate_keys(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>) {
     let mut first: HashMap<String, usize> = HashMap::new();
-    for &(key, _, line) in entries {
+    for &Entry { key, line, .. } in entries {
         match first.get(&key.to_lowercase()) {
             Some(first_line) => out.push(
                 Diagnostic::error(
@@ -192,13 +193,13 @@ fn check_duplicate_keys(section: &str, entries: &[(&str, &str, usize)], out: &mu
 
 fn check_keys(
     section: &str,
-    entries: &[(&str, &str, usize)],
+    entries: &[Entry<'_>],
     table: &'static [KeySpec],
     legacy: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
     let mut seen = std::collections::HashSet::new();
-    for &(key, value, line) in entries {
+    for &Entry { key, value, line } in entries {
         if !seen.insert(key.to_lowercase()) {
             continue; // a duplicate: reported already, and MicroSIP never reads it
         }
@@ -236,8 +237,8 @@ fn check_keys(
     }
 }
 
-fn check_calls(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Diagnostic>) {
-    for &(key, value, line) in entries {
+fn check_calls(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>) {
+    for &Entry { key, value, line } in entries {
         let number = parse_strict_int(key).filter(|n| (0..=i64::from(MAX_CALL_KEY)).contains(n));
         let Some(number) = number.and_then(|n| u32::try_from(n).ok()) else {
             out.push(
@@ -282,8 +283,8 @@ fn check_calls(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Dia
     }
 }
 
-fn check_dialed(section: &str, entries: &[(&str, &str, usize)], out: &mut Vec<Diagnostic>) {
-    for &(key, _, line) in entries {
+fn check_dialed(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>) {
+    for &Entry { key, line, .. } in entries {
         match parse_strict_int(key) {
             Some(n) if (0..=i64::from(MAX_DIALED_KEY)).contains(&n) => {}
             Some(_) => out.push(
