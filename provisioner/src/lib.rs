@@ -2,4 +2,14 @@
 //! MicroSIP-style softphones. Every file format rule comes from
 //! [`softphone::config`]; this crate never formats MicroSIP files itself.
 
+pub mod apply;
+pub mod backup;
+pub mod busy;
+pub mod exit;
+pub mod fsutil;
 pub mod lint;
+pub mod merge;
+pub mod render;
+pub mod state;
+pub mod template;
+pub mod vars;

@@ -1,24 +1,24 @@
 //! `msipprov`: the provisioning CLI for MicroSIP-style softphones.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
+use anyhow::{anyhow, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use provisioner::apply::{self, ApplyError, ApplyOptions, FileStatus, Plan};
+use provisioner::exit;
 use provisioner::lint::{lint_files, Summary};
-
-/// Exit code: every file is valid / the job succeeded.
-const EXIT_OK: u8 = 0;
-/// Exit code: at least one file has an error.
-const EXIT_INVALID: u8 = 1;
-/// Exit code: the command could not run (bad arguments, I/O on output).
-const EXIT_FAILURE: u8 = 2;
+use provisioner::merge::Mode;
+use provisioner::vars::VarSources;
+use serde_json::json;
 
 #[derive(Parser)]
 #[command(
     name = "msipprov",
     version,
-    about = "Provision and audit MicroSIP-style softphones"
+    about = "Provision and audit MicroSIP-style softphones",
+    after_help = exit::HELP
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +27,35 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Render a template set into the user's profile: merged, atomic, idempotent.
+    ///
+    /// Without --template the embedded `default` set is used, so
+    /// `msipprov apply --set server=pbx --set username=alice --set password=...`
+    /// works with no files at all.
+    #[command(after_help = exit::HELP)]
+    Apply(ApplyArgs),
+    /// Render a template set into a folder, without touching any profile.
+    #[command(after_help = exit::HELP)]
+    Render {
+        #[command(flatten)]
+        template: TemplateArgs,
+        /// The folder to write microsip.ini (and Contacts.xml) into.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
+    /// Restore the files of the target's newest backup (undo the last apply).
+    #[command(after_help = exit::HELP)]
+    Rollback {
+        /// The profile folder (default: the softphone's config folder).
+        #[arg(long, value_name = "DIR")]
+        target: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print nothing on success.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Check microsip.ini and Contacts.xml files and print every problem as FILE:LINE: message.
     ///
     /// The kind of each file is detected from its content. Exit codes:
@@ -41,19 +70,96 @@ enum Command {
     },
 }
 
+#[derive(Args)]
+struct TemplateArgs {
+    /// Template set: a name under the templates folder, or a folder path.
+    #[arg(long, short = 't', default_value = "default")]
+    template: String,
+    /// Where named template sets live (default: `templates/` beside msipprov, else the embedded `default`).
+    #[arg(long, value_name = "DIR")]
+    templates_dir: Option<PathBuf>,
+    /// Variables file, TOML or JSON (repeatable; later files win).
+    #[arg(long = "vars", value_name = "FILE")]
+    vars: Vec<PathBuf>,
+    /// One variable, KEY=VALUE; dotted keys nest (repeatable; wins over files).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+impl TemplateArgs {
+    fn sources(&self) -> VarSources {
+        VarSources {
+            files: self.vars.clone(),
+            sets: self.set.clone(),
+            env: std::env::vars().collect(),
+        }
+    }
+}
+
+#[derive(Args)]
+struct ApplyArgs {
+    #[command(flatten)]
+    template: TemplateArgs,
+    /// The profile folder (default: %APPDATA%\MicroSIP on Windows, $XDG_CONFIG_HOME/MicroSIP on Linux).
+    #[arg(long, value_name = "DIR")]
+    target: Option<PathBuf>,
+    /// merge: replace the keys the template renders, keep every other; replace: write only what the template renders.
+    #[arg(long, value_enum, default_value_t = Mode::Merge)]
+    mode: Mode,
+    /// merge: replace the template's contacts, keep the user's own; replace: write exactly the template's.
+    #[arg(long, value_enum, default_value_t = Mode::Merge)]
+    contacts: Mode,
+    /// Compute and report the changes, write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Print a unified diff of each change (secrets masked).
+    #[arg(long)]
+    diff: bool,
+    /// Write even while a softphone of this user is running.
+    #[arg(long)]
+    force: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+    /// Print nothing unless something fails.
+    #[arg(long)]
+    quiet: bool,
+    /// Append one line about this run to FILE (for logon-script forensics).
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     init_tracing();
-    match run(Cli::parse()) {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("msipprov: {e:#}");
-            ExitCode::from(EXIT_FAILURE)
+            ExitCode::from(exit::ERROR)
         }
     }
 }
 
 fn run(cli: Cli) -> Result<u8> {
     match cli.command {
+        Command::Apply(args) => run_apply(&args),
+        Command::Render { template, out } => run_render(&template, &out),
+        Command::Rollback {
+            target,
+            json,
+            quiet,
+        } => run_rollback(target, json, quiet),
         Command::Lint { files, json } => {
             let reports = lint_files(&files);
             let diagnostics: Vec<_> = reports.iter().flat_map(|r| &r.diagnostics).collect();
@@ -66,10 +172,253 @@ fn run(cli: Cli) -> Result<u8> {
                 eprintln!("{}", Summary::of(&reports));
             }
             Ok(if reports.iter().all(|r| r.is_valid()) {
-                EXIT_OK
+                exit::OK
             } else {
-                EXIT_INVALID
+                exit::ERROR
             })
+        }
+    }
+}
+
+fn default_target(target: Option<PathBuf>) -> Result<PathBuf> {
+    match target {
+        Some(t) => Ok(t),
+        None => softphone::config::paths::default_config_dir()
+            .ok_or_else(|| anyhow!("this system reports no profile folder; give --target DIR")),
+    }
+}
+
+fn run_apply(args: &ApplyArgs) -> Result<u8> {
+    let target = default_target(args.target.clone())?;
+    let opts = ApplyOptions {
+        template: args.template.template.clone(),
+        templates_dir: args.template.templates_dir.clone(),
+        sources: args.template.sources(),
+        target: target.clone(),
+        mode: args.mode,
+        contacts_mode: args.contacts,
+    };
+    let outcome = apply::plan(&opts).and_then(|plan| {
+        let committed = if args.dry_run {
+            None
+        } else {
+            Some(apply::commit(&plan, args.force)?)
+        };
+        Ok((plan, committed))
+    });
+    let (code, result) = match &outcome {
+        Ok((plan, _)) if plan.changes() => (exit::OK, "changed"),
+        Ok(_) => (exit::OK, "unchanged"),
+        Err(e @ ApplyError::Busy { .. }) => (e.exit_code(), "busy"),
+        Err(e) => (e.exit_code(), "failed"),
+    };
+    if let Some(log) = &args.log {
+        append_log(log, &opts, result, code, &outcome)?;
+    }
+    match &outcome {
+        Ok((plan, committed)) => {
+            let backup = committed.as_ref().and_then(|c| c.backup.clone());
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "result": result,
+                        "dry_run": args.dry_run,
+                        "target": plan.target,
+                        "template": plan.template,
+                        "files": plan.files.iter().map(|f| json!({
+                            "file": f.path,
+                            "kind": f.kind,
+                            "status": f.status(),
+                            "notes": f.notes,
+                        })).collect::<Vec<_>>(),
+                        "backup": backup,
+                        "exit_code": code,
+                    }))?
+                );
+            } else if !args.quiet {
+                print_plan(plan, args.dry_run);
+            }
+            if args.diff && !args.json {
+                for f in plan
+                    .files
+                    .iter()
+                    .filter(|f| f.status() == FileStatus::Changed)
+                {
+                    print!("{}", f.diff(&plan.secrets));
+                }
+            }
+        }
+        Err(e) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({
+                        "result": result,
+                        "dry_run": args.dry_run,
+                        "target": target,
+                        "template": args.template.template,
+                        "error": e.to_string(),
+                        "diagnostics": e.diagnostics(),
+                        "busy": match e { ApplyError::Busy { busy } => json!(busy), _ => json!([]) },
+                        "exit_code": code,
+                    }))?
+                );
+            } else {
+                for d in e.diagnostics() {
+                    eprintln!("{d}");
+                }
+                eprintln!("msipprov: {e}");
+                if !args.quiet {
+                    println!(
+                        "failed     {}: {e}",
+                        target.join(softphone::config::INI_FILE_NAME).display()
+                    );
+                }
+            }
+        }
+    }
+    Ok(code)
+}
+
+fn print_plan(plan: &Plan, dry_run: bool) {
+    for f in &plan.files {
+        let status = match (f.status(), dry_run) {
+            (FileStatus::Changed, true) => "would change",
+            (FileStatus::Changed, false) => "changed",
+            (FileStatus::Unchanged, _) => "unchanged",
+            (FileStatus::Failed, _) => "failed",
+        };
+        println!("{status:<10} {}", f.path.display());
+        for note in &f.notes {
+            println!("           note: {note}");
+        }
+    }
+}
+
+/// One line per run, appended: when, who, where, what, how it ended.
+fn append_log(
+    log: &Path,
+    opts: &ApplyOptions,
+    result: &str,
+    code: u8,
+    outcome: &Result<(Plan, Option<apply::Committed>), ApplyError>,
+) -> Result<()> {
+    let env = |name: &str| std::env::var(name).unwrap_or_default();
+    let user = [env("USERNAME"), env("USER")]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    let host = [env("COMPUTERNAME"), env("HOSTNAME")]
+        .into_iter()
+        .find(|s| !s.is_empty())
+        .unwrap_or_default();
+    let detail = match outcome {
+        Ok((plan, _)) => plan
+            .files
+            .iter()
+            .map(|f| {
+                let name = f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let status = serde_json::to_value(f.status())
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                format!("{name}:{status}")
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        Err(e) => format!("error={:?}", e.to_string()),
+    };
+    let line = format!(
+        "{} result={result} exit={code} user={user} host={host} template={} target={} {detail}\n",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        opts.template,
+        opts.target.display(),
+    );
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open the log {}", log.display()))?;
+    file.write_all(line.as_bytes())
+        .with_context(|| format!("cannot write the log {}", log.display()))?;
+    Ok(())
+}
+
+fn run_render(args: &TemplateArgs, out: &Path) -> Result<u8> {
+    match apply::render_to_dir(
+        &args.template,
+        args.templates_dir.as_deref(),
+        &args.sources(),
+        out,
+    ) {
+        Ok(written) => {
+            for path in written {
+                println!("written    {}", path.display());
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            for d in e.diagnostics() {
+                eprintln!("{d}");
+            }
+            eprintln!("msipprov: {e}");
+            Ok(exit::ERROR)
+        }
+    }
+}
+
+fn run_rollback(target: Option<PathBuf>, json: bool, quiet: bool) -> Result<u8> {
+    let target = default_target(target)?;
+    match provisioner::backup::rollback(&target) {
+        Ok((run, restored)) => {
+            let files: Vec<serde_json::Value> = restored
+                .iter()
+                .map(|r| match r {
+                    provisioner::backup::Restored::Restored(p) => {
+                        json!({"file": p, "status": "restored"})
+                    }
+                    provisioner::backup::Restored::Removed(p) => {
+                        json!({"file": p, "status": "removed"})
+                    }
+                })
+                .collect();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"result": "restored", "backup": run, "files": files, "exit_code": 0})
+                    )?
+                );
+            } else if !quiet {
+                for r in &restored {
+                    match r {
+                        provisioner::backup::Restored::Restored(p) => {
+                            println!("restored   {}", p.display())
+                        }
+                        provisioner::backup::Restored::Removed(p) => {
+                            println!("removed    {}", p.display())
+                        }
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
+        Err(e) => {
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &json!({"result": "failed", "error": e.to_string(), "exit_code": 1})
+                    )?
+                );
+            }
+            eprintln!("msipprov: {e}");
+            Ok(exit::ERROR)
         }
     }
 }

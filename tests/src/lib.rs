@@ -62,11 +62,57 @@ pub fn msipphone(args: &[&str]) -> Output {
 }
 
 fn run(exe: &Path, args: &[&str]) -> Output {
+    run_with_env(exe, args, &[])
+}
+
+/// Runs `msipprov` with extra environment variables. Unless the test sets
+/// it, the busy check looks for a process name no test uses, so tests that
+/// start phones cannot make other tests' applies fail.
+pub fn msipprov_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut env = env.to_vec();
+    if !env.iter().any(|(k, _)| *k == "MSIPPROV_TEST_PHONE_NAMES") {
+        env.push(("MSIPPROV_TEST_PHONE_NAMES", "no-such-phone"));
+    }
+    run_with_env(&bin("msipprov"), args, &env)
+}
+
+fn run_with_env(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(exe)
         .args(args)
         .env_remove("MSIPPROV_LOG")
+        .env_remove("MSIPPROV_TEST_FAULT")
+        .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
+}
+
+/// The shipped template sets.
+pub fn templates() -> PathBuf {
+    workspace().join("templates")
+}
+
+/// Every file below `dir` whose name marks it as one of our temporaries.
+pub fn stray_temp_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(".tmp"))
+            {
+                found.push(p);
+            }
+        }
+    }
+    found
 }
 
 /// Encodes text the way MicroSIP writes its ini: UTF-16 LE with BOM.

@@ -1,0 +1,433 @@
+//! `msipprov apply`: render a template set, check the result through
+//! `softphone::config`, merge it into the target's files, and write what
+//! changed as one transaction (backup, temp files, flush, rename).
+//!
+//! The work is split in two: [`plan`] reads and computes everything and
+//! touches nothing; [`commit`] writes a plan. `--dry-run` stops between them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use softphone::config::{
+    validate_ini, ContactList, Diagnostic, FileKind, IniDocument, CONTACTS_FILE_NAME, INI_FILE_NAME,
+};
+use thiserror::Error;
+
+use crate::backup::{self, BackupError};
+use crate::busy::{running_phones, RunningPhone};
+use crate::fsutil::{FsError, Transaction};
+use crate::merge::{self, Mode};
+use crate::render::{self, RenderError};
+use crate::state::{self, State};
+use crate::template::{TemplateError, TemplateSet};
+use crate::vars::{self, VarSources, VarsError};
+
+/// What to apply, and how.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Template name (under `templates_dir`) or folder path.
+    pub template: String,
+    /// Where named templates live; `None`: beside the binary, else embedded.
+    pub templates_dir: Option<PathBuf>,
+    /// Variable sources.
+    pub sources: VarSources,
+    /// The profile folder to write into.
+    pub target: PathBuf,
+    /// How the ini meets the existing file.
+    pub mode: Mode,
+    /// How the contacts meet the existing file.
+    pub contacts_mode: Mode,
+}
+
+/// Why apply stopped.
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// The template set could not be loaded.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The variables are incomplete or wrong.
+    #[error(transparent)]
+    Vars(#[from] VarsError),
+    /// Rendering failed.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The rendered files are not valid MicroSIP files.
+    #[error("the rendered files are not valid; nothing was written")]
+    Invalid(Vec<Diagnostic>),
+    /// The file already there cannot be read for a merge.
+    #[error("cannot merge into {}: {why}; use --mode replace (or --contacts replace) to overwrite it, a backup is kept", path.display())]
+    Existing {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// A softphone of this user is running.
+    #[error("{} is running (pid {}): it would overwrite the files when it exits; close it, or use --force", busy[0].name, busy[0].pid)]
+    Busy {
+        /// The running softphones.
+        busy: Vec<RunningPhone>,
+    },
+    /// Reading or writing a file failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Saving the backup failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+}
+
+impl ApplyError {
+    /// The exit code documented for this failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            ApplyError::Busy { .. } => crate::exit::BUSY,
+            _ => crate::exit::ERROR,
+        }
+    }
+
+    /// The located problems behind the error, when it has some.
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            ApplyError::Invalid(d) => d,
+            _ => &[],
+        }
+    }
+}
+
+/// What happens (or happened) to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileStatus {
+    /// New content was (or would be) written.
+    Changed,
+    /// The file already holds what the template renders; not touched.
+    Unchanged,
+    /// The file could not be written.
+    Failed,
+}
+
+/// One file of a plan.
+#[derive(Debug, Clone)]
+pub struct PlannedFile {
+    /// Which of MicroSIP's files.
+    pub kind: FileKind,
+    /// Where it goes.
+    pub path: PathBuf,
+    /// What it holds now (`None`: it does not exist).
+    pub old: Option<Vec<u8>>,
+    /// What it will hold.
+    pub new: Vec<u8>,
+    /// Things worth telling the admin (encoding change, kept password).
+    pub notes: Vec<String>,
+}
+
+impl PlannedFile {
+    /// Changed or unchanged.
+    pub fn status(&self) -> FileStatus {
+        if self.old.as_deref() == Some(self.new.as_slice()) {
+            FileStatus::Unchanged
+        } else {
+            FileStatus::Changed
+        }
+    }
+
+    /// A unified diff of the change, with secrets masked.
+    pub fn diff(&self, secrets: &[String]) -> String {
+        let decode = |bytes: &[u8]| match self.kind {
+            FileKind::Ini => IniDocument::parse(bytes)
+                .map(|d| d.to_text())
+                .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned()),
+            FileKind::Contacts => String::from_utf8_lossy(bytes).into_owned(),
+        };
+        let old = mask(
+            &self.old.as_deref().map(decode).unwrap_or_default(),
+            secrets,
+        );
+        let new = mask(&decode(&self.new), secrets);
+        let name = self.path.display().to_string();
+        similar::TextDiff::from_lines(&old, &new)
+            .unified_diff()
+            .header(&format!("a/{name}"), &format!("b/{name}"))
+            .to_string()
+    }
+}
+
+/// Replaces every secret, and every plain `password=` value, by asterisks.
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let body = line.trim_end_matches(['\r', '\n']);
+        let ending = &line[body.len()..];
+        let masked = match body.split_once('=') {
+            Some((key, value))
+                if key.trim().eq_ignore_ascii_case("password")
+                    && !value.trim().is_empty()
+                    && !softphone::config::Password::looks_encrypted(value.trim()) =>
+            {
+                format!("{key}=********")
+            }
+            _ => body.to_owned(),
+        };
+        out.push_str(&masked);
+        out.push_str(ending);
+    }
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        out = out.replace(secret.as_str(), "********");
+    }
+    out
+}
+
+/// Everything apply would do, computed without touching the target.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The target folder.
+    pub target: PathBuf,
+    /// The template set's name and where it came from.
+    pub template: String,
+    /// The files, ini first.
+    pub files: Vec<PlannedFile>,
+    /// Secret values, for masking output.
+    pub secrets: Vec<String>,
+    /// URL handlers the template asks for.
+    pub handlers: Vec<String>,
+    state_path: PathBuf,
+    state_old: Option<Vec<u8>>,
+    state_new: Vec<u8>,
+}
+
+impl Plan {
+    /// Whether any file changes.
+    pub fn changes(&self) -> bool {
+        self.files.iter().any(|f| f.status() == FileStatus::Changed)
+    }
+}
+
+/// Renders, validates and merges; reads the target but writes nothing.
+pub fn plan(opts: &ApplyOptions) -> Result<Plan, ApplyError> {
+    let set = TemplateSet::load(&opts.template, opts.templates_dir.as_deref())?;
+    let vars = vars::resolve(&set.manifest, &opts.sources)?;
+    let rendered = render::render(&set, &vars)?;
+    let problems = render::check(&rendered, &set);
+    if problems.iter().any(Diagnostic::is_error) {
+        return Err(ApplyError::Invalid(problems));
+    }
+    for warning in &problems {
+        tracing::warn!("{warning}");
+    }
+    let target = opts.target.clone();
+    let mut state = State::load(&target);
+    let state_path = state::path(&target);
+    let state_old = read_optional(&state_path)?;
+
+    // The ini.
+    let ini_path = target.join(INI_FILE_NAME);
+    let ini_old = read_optional(&ini_path)?;
+    let existing = match (&ini_old, opts.mode) {
+        (Some(bytes), Mode::Merge) => {
+            Some(IniDocument::parse(bytes).map_err(|e| ApplyError::Existing {
+                path: ini_path.clone(),
+                why: e.to_string(),
+            })?)
+        }
+        _ => None,
+    };
+    let rendered_doc =
+        IniDocument::from_text(softphone::config::Encoding::Utf16LeBom, &rendered.ini);
+    let merged =
+        merge::merge_ini(existing.as_ref(), &rendered_doc, opts.mode, &state).map_err(|e| {
+            ApplyError::Existing {
+                path: ini_path.clone(),
+                why: e.to_string(),
+            }
+        })?;
+    let mut notes = Vec::new();
+    if let Some(from) = merged.converted_from {
+        notes.push(format!(
+            "converted from {} to UTF-16 LE with BOM, the only encoding in which MicroSIP keeps non-ASCII text",
+            from.name()
+        ));
+    }
+    for id in &merged.kept_encrypted {
+        notes.push(format!(
+            "{id}: kept as encrypted by MicroSIP (the template's password is unchanged)"
+        ));
+    }
+    let ini_new = merged.doc.to_bytes();
+    // What we write must be what the phone reads: check the merged file too.
+    let (_, merged_problems) = validate_ini(&ini_new);
+    let new_errors: Vec<Diagnostic> = merged_problems
+        .into_iter()
+        .filter(|d| {
+            d.is_error()
+                && !ini_old
+                    .as_deref()
+                    .is_some_and(|old| had_same_problem(old, d))
+        })
+        .map(|d| d.in_file(&ini_path))
+        .collect();
+    if !new_errors.is_empty() {
+        return Err(ApplyError::Invalid(new_errors));
+    }
+    merge::record_ini(&mut state, &rendered_doc, &vars.secrets());
+    let mut files = vec![PlannedFile {
+        kind: FileKind::Ini,
+        path: ini_path,
+        old: ini_old,
+        new: ini_new,
+        notes,
+    }];
+
+    // The contacts, when the template has them.
+    if let Some(contacts_text) = &rendered.contacts {
+        let path = target.join(CONTACTS_FILE_NAME);
+        let old = read_optional(&path)?;
+        let rendered_list = ContactList::parse(contacts_text.as_bytes()).map_err(|e| {
+            ApplyError::Invalid(vec![e
+                .to_diagnostic()
+                .in_file(Path::new(CONTACTS_FILE_NAME))])
+        })?;
+        let existing = match (&old, opts.contacts_mode) {
+            (Some(bytes), Mode::Merge) => {
+                Some(ContactList::parse(bytes).map_err(|e| ApplyError::Existing {
+                    path: path.clone(),
+                    why: e.to_diagnostic().to_string(),
+                })?)
+            }
+            _ => None,
+        };
+        let merged = merge::merge_contacts(
+            existing.as_ref(),
+            &rendered_list,
+            opts.contacts_mode,
+            &state,
+        );
+        merge::record_contacts(&mut state, &rendered_list);
+        files.push(PlannedFile {
+            kind: FileKind::Contacts,
+            path,
+            old,
+            new: merged.to_bytes(),
+            notes: Vec::new(),
+        });
+    }
+    state.template = set.name.clone();
+    Ok(Plan {
+        target,
+        template: format!("{} ({})", set.name, set.origin()),
+        files,
+        secrets: vars.secrets(),
+        handlers: set.manifest.handlers.clone(),
+        state_path,
+        state_old,
+        state_new: state.to_bytes(),
+    })
+}
+
+/// Whether the file already had this problem before we touched it (a
+/// user's own broken line is theirs to fix; we only refuse to add one).
+fn had_same_problem(old: &[u8], d: &Diagnostic) -> bool {
+    validate_ini(old)
+        .1
+        .iter()
+        .any(|o| o.message == d.message && o.key == d.key && o.section == d.section)
+}
+
+fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, FsError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(FsError {
+            action: "cannot read",
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// What a commit did.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The backup of the previous files, when anything changed.
+    pub backup: Option<PathBuf>,
+}
+
+/// Writes a plan: checks that no softphone runs (unless `force`), backs up
+/// the files that change, then writes them and the state as one
+/// transaction. An unchanged plan writes nothing at all.
+pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
+    let changed: Vec<&PlannedFile> = plan
+        .files
+        .iter()
+        .filter(|f| f.status() == FileStatus::Changed)
+        .collect();
+    let state_changed = plan.state_old.as_deref() != Some(plan.state_new.as_slice());
+    if changed.is_empty() && !state_changed {
+        return Ok(Committed::default());
+    }
+    if !changed.is_empty() && !force {
+        let busy = running_phones();
+        if !busy.is_empty() {
+            return Err(ApplyError::Busy { busy });
+        }
+    }
+    let backup = if changed.is_empty() {
+        None
+    } else {
+        let names: Vec<(String, Option<&[u8]>)> = changed
+            .iter()
+            .map(|f| {
+                let name = f
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (name, f.old.as_deref())
+            })
+            .collect();
+        let borrowed: Vec<(&str, Option<&[u8]>)> =
+            names.iter().map(|(n, b)| (n.as_str(), *b)).collect();
+        Some(backup::save(&plan.target, &borrowed)?)
+    };
+    let mut tx = Transaction::new();
+    for file in &changed {
+        // The ini may hold a plain password until MicroSIP encrypts it.
+        tx.stage(&file.path, &file.new, file.kind == FileKind::Ini)?;
+    }
+    if state_changed {
+        tx.stage(&plan.state_path, &plan.state_new, true)?;
+    }
+    tx.commit()?;
+    Ok(Committed { backup })
+}
+
+/// `msipprov render`: renders and checks a template set, then writes the
+/// files into `out` exactly as apply would write them into an empty
+/// profile (MicroSIP's layout and encoding). Touches no profile.
+pub fn render_to_dir(
+    template: &str,
+    templates_dir: Option<&Path>,
+    sources: &VarSources,
+    out: &Path,
+) -> Result<Vec<PathBuf>, ApplyError> {
+    let scratch = std::env::temp_dir().join(format!("msipprov-render-{}", std::process::id()));
+    let opts = ApplyOptions {
+        template: template.to_owned(),
+        templates_dir: templates_dir.map(Path::to_owned),
+        sources: sources.clone(),
+        // A folder that does not exist: the plan starts from empty files.
+        target: scratch.join("none"),
+        mode: Mode::Replace,
+        contacts_mode: Mode::Replace,
+    };
+    let plan = plan(&opts)?;
+    let mut tx = Transaction::new();
+    let mut written = Vec::new();
+    for file in &plan.files {
+        let name = file.path.file_name().unwrap_or_default();
+        let path = out.join(name);
+        tx.stage(&path, &file.new, file.kind == FileKind::Ini)?;
+        written.push(path);
+    }
+    tx.commit()?;
+    Ok(written)
+}

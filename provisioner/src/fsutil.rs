@@ -1,0 +1,300 @@
+//! Writing files as one transaction: every new file is first written in
+//! full to a temporary file in its own folder and flushed to disk; only then
+//! are they renamed over their targets. A failure before the renames leaves
+//! every target untouched; a failure between renames puts back the files
+//! already replaced. Nothing is ever half-written.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+/// A step of a transaction that failed, with the file it concerned.
+#[derive(Debug, Error)]
+#[error("{action} {}: {source}", path.display())]
+pub struct FsError {
+    /// What was being done ("cannot write", "cannot rename", ...).
+    pub action: &'static str,
+    /// The file concerned.
+    pub path: PathBuf,
+    /// The operating system's reason.
+    #[source]
+    pub source: io::Error,
+}
+
+fn fs_err<'p>(action: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> FsError + 'p {
+    move |source| FsError {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// One file waiting to be renamed into place (or removed, when `temp` is
+/// `None`).
+#[derive(Debug)]
+struct Staged {
+    target: PathBuf,
+    temp: Option<PathBuf>,
+    /// What the target held before, to put back if a later rename fails;
+    /// `None` when it did not exist.
+    previous: Option<Vec<u8>>,
+}
+
+/// Files written to temporaries and renamed into place together.
+/// Dropping an uncommitted transaction removes its temporary files.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    staged: Vec<Staged>,
+}
+
+impl Transaction {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `bytes` to a temporary file beside `target` and flushes it to
+    /// disk. `private` files (they may hold passwords) are readable by the
+    /// owner only.
+    pub fn stage(&mut self, target: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
+        let dir = parent_dir(target);
+        fs::create_dir_all(dir).map_err(fs_err("cannot create the folder", dir))?;
+        let previous = match fs::read(target) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(fs_err("cannot read", target)(e)),
+        };
+        let temp = temp_path(target);
+        let write = || -> io::Result<()> {
+            let mut file = create_new(&temp, private)?;
+            file.write_all(bytes)?;
+            file.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = fs::remove_file(&temp);
+            return Err(fs_err("cannot write", &temp)(e));
+        }
+        self.staged.push(Staged {
+            target: target.to_owned(),
+            temp: Some(temp),
+            previous,
+        });
+        Ok(())
+    }
+
+    /// Removes `target` at commit time (nothing happens if it is absent).
+    pub fn stage_removal(&mut self, target: &Path) -> Result<(), FsError> {
+        let previous = match fs::read(target) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(fs_err("cannot read", target)(e)),
+        };
+        self.staged.push(Staged {
+            target: target.to_owned(),
+            temp: None,
+            previous,
+        });
+        Ok(())
+    }
+
+    /// Renames every staged file over its target. If a rename fails, the
+    /// targets already replaced get their previous bytes back and the
+    /// remaining temporaries are removed.
+    pub fn commit(mut self) -> Result<(), FsError> {
+        let staged = std::mem::take(&mut self.staged);
+        for (i, file) in staged.iter().enumerate() {
+            let renamed = fault::check(i).and_then(|()| match &file.temp {
+                Some(temp) => fs::rename(temp, &file.target),
+                None => fs::remove_file(&file.target),
+            });
+            if let Err(e) = renamed {
+                restore(&staged[..i]);
+                for temp in staged[i..].iter().filter_map(|s| s.temp.as_ref()) {
+                    let _ = fs::remove_file(temp);
+                }
+                return Err(fs_err("cannot replace", &file.target)(e));
+            }
+        }
+        for dir in staged.iter().map(|s| parent_dir(&s.target)) {
+            sync_dir(dir);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        for temp in self.staged.iter().filter_map(|s| s.temp.as_ref()) {
+            let _ = fs::remove_file(temp);
+        }
+    }
+}
+
+/// Puts back what replaced files held; best effort, as it runs on the
+/// error path already.
+fn restore(done: &[Staged]) {
+    for file in done.iter().rev() {
+        let result = match &file.previous {
+            Some(bytes) => write_atomic(&file.target, bytes, false),
+            None => fs::remove_file(&file.target).map_err(fs_err("cannot remove", &file.target)),
+        };
+        if let Err(e) = result {
+            tracing::error!("could not restore {}: {e}", file.target.display());
+        }
+    }
+}
+
+/// Writes one file through a temporary file and a rename.
+pub fn write_atomic(target: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
+    let mut tx = Transaction::new();
+    tx.stage(target, bytes, private)?;
+    tx.commit()
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// `.<name>.msipprov-<pid>-<n>.tmp` beside the target: same folder, so the
+/// rename never crosses file systems; hidden and clearly ours.
+fn temp_path(target: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    parent_dir(target).join(format!(".{name}.msipprov-{}-{n}.tmp", std::process::id()))
+}
+
+/// Whether `path` is one of our temporary files.
+pub fn is_temp_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.') && n.contains(".msipprov-") && n.ends_with(".tmp"))
+}
+
+fn create_new(path: &Path, private: bool) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    // On Windows the profile folder's ACL (the user and SYSTEM) protects
+    // the file; `private` needs nothing more there.
+    #[cfg(not(unix))]
+    let _ = private;
+    options.open(path)
+}
+
+/// Flushes a folder's entries, so a rename survives a power cut (POSIX);
+/// Windows has no such call and needs none.
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+/// A test-only switch to make the N-th rename of a transaction fail, so
+/// tests can show that a failure between temp file and rename loses
+/// nothing. Only debug builds read it: `MSIPPROV_TEST_FAULT=rename:N`.
+mod fault {
+    use std::io;
+
+    pub fn check(index: usize) -> io::Result<()> {
+        if cfg!(debug_assertions) {
+            if let Ok(spec) = std::env::var("MSIPPROV_TEST_FAULT") {
+                if spec
+                    .strip_prefix("rename:")
+                    .and_then(|n| n.parse::<usize>().ok())
+                    == Some(index)
+                {
+                    return Err(io::Error::other("injected fault (MSIPPROV_TEST_FAULT)"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn commit_replaces_all_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, "old").unwrap();
+        let mut tx = Transaction::new();
+        tx.stage(&a, b"new a", false).unwrap();
+        tx.stage(&dir.path().join("sub/b"), b"new b", true).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(fs::read(&a).unwrap(), b"new a");
+        assert_eq!(fs::read(dir.path().join("sub/b")).unwrap(), b"new b");
+        assert_eq!(listing(dir.path()), vec!["a", "sub"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.path().join("sub/b"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "private files are the owner's only");
+        }
+    }
+
+    #[test]
+    fn a_dropped_transaction_leaves_no_trace() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, "old").unwrap();
+        {
+            let mut tx = Transaction::new();
+            tx.stage(&a, b"new", false).unwrap();
+            assert_eq!(listing(dir.path()).len(), 2);
+        }
+        assert_eq!(listing(dir.path()), vec!["a"]);
+        assert_eq!(fs::read(&a).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_failed_rename_puts_back_what_was_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        fs::write(&a, "old a").unwrap();
+        let mut tx = Transaction::new();
+        tx.stage(&a, b"new a", false).unwrap();
+        tx.stage(&b, b"new b", false).unwrap();
+        // Make the second rename fail: its target is a non-empty folder.
+        fs::create_dir(&b).unwrap();
+        fs::write(b.join("x"), "x").unwrap();
+        let err = tx.commit().unwrap_err();
+        assert!(err.to_string().starts_with("cannot replace"), "{err}");
+        assert_eq!(fs::read(&a).unwrap(), b"old a");
+        assert!(listing(dir.path()).iter().all(|n| !n.ends_with(".tmp")));
+        assert!(is_temp_file(Path::new(".a.msipprov-1-0.tmp")));
+        assert!(!is_temp_file(Path::new("a")));
+    }
+}
