@@ -91,7 +91,7 @@ impl TemplateArgs {
         VarSources {
             files: self.vars.clone(),
             sets: self.set.clone(),
-            env: std::env::vars().collect(),
+            env: provisioner::vars::process_env(),
         }
     }
 }

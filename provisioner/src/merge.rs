@@ -179,7 +179,7 @@ mod tests {
         let mut state = State::new();
         record_ini(&mut state, &rendered, &[]);
         assert!(
-            state.written.get("Account1/password").is_none(),
+            !state.written.contains_key("Account1/password"),
             "never stored in clear"
         );
         let after_microsip = ini(&format!(
