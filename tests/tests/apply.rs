@@ -392,6 +392,10 @@ fn dry_run_diff_json_quiet_and_log() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["result"], "changed");
     assert_eq!(v["exit_code"], 0);
+    assert_eq!(
+        v["template"], "default (embedded)",
+        "no files needed: the default set is compiled in"
+    );
     assert_eq!(v["files"][0]["status"], "changed");
     assert!(v["backup"].is_string());
     let out = apply(
@@ -502,4 +506,25 @@ fn set_wins_over_vars_files() {
     let account = &Account::list(&ini(&target))[0];
     assert_eq!(account.keys.server, "from-file.example.com");
     assert_eq!(account.keys.username, "set-user", "--set wins over --vars");
+}
+
+#[test]
+fn replace_mode_writes_only_what_the_template_renders() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path();
+    std::fs::write(
+        target.join("microsip.ini"),
+        e2e::utf16le_bom("[Settings]\r\nmainX=5\r\n[Calls]\r\n0=1;a;0;1;1;\r\n"),
+    )
+    .unwrap();
+    let out = apply(target, &[DEFAULT_VARS, &["--mode", "replace"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc = ini(target);
+    assert_eq!(doc.get("Settings", "mainX"), None);
+    assert!(!doc.has_section("Calls"));
+    assert_eq!(Account::list(&doc)[0].keys.username, "alice");
+    // The previous file is one rollback away.
+    let out = msipprov_env(&["rollback", "--target", target.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(ini(target).get("Settings", "mainX"), Some("5"));
 }
