@@ -106,6 +106,17 @@ pub enum FileStatus {
     Failed,
 }
 
+impl FileStatus {
+    /// The word used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileStatus::Changed => "changed",
+            FileStatus::Unchanged => "unchanged",
+            FileStatus::Failed => "failed",
+        }
+    }
+}
+
 /// One file of a plan.
 #[derive(Debug, Clone)]
 pub struct PlannedFile {
@@ -122,6 +133,14 @@ pub struct PlannedFile {
 }
 
 impl PlannedFile {
+    /// The file's name, without its folder.
+    pub fn file_name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
     /// Changed or unchanged.
     pub fn status(&self) -> FileStatus {
         if self.old.as_deref() == Some(self.new.as_slice()) {
@@ -375,14 +394,7 @@ pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
     } else {
         let names: Vec<(String, Option<&[u8]>)> = changed
             .iter()
-            .map(|f| {
-                let name = f
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                (name, f.old.as_deref())
-            })
+            .map(|f| (f.file_name(), f.old.as_deref()))
             .collect();
         let borrowed: Vec<(&str, Option<&[u8]>)> =
             names.iter().map(|(n, b)| (n.as_str(), *b)).collect();

@@ -317,18 +317,7 @@ fn append_log(
         Ok((plan, _)) => plan
             .files
             .iter()
-            .map(|f| {
-                let name = f
-                    .path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let status = serde_json::to_value(f.status())
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default();
-                format!("{name}:{status}")
-            })
+            .map(|f| format!("{}:{}", f.file_name(), f.status().as_str()))
             .collect::<Vec<_>>()
             .join(","),
         Err(e) => format!("error={:?}", e.to_string()),

@@ -439,7 +439,7 @@ mod tests {
     use std::path::Path;
 
     fn set(ini: &str, contacts: Option<&str>) -> TemplateSet {
-        TemplateSet::in_memory("t", "", ini, contacts)
+        TemplateSet::from_text("t", "", "", ini, contacts)
             .map_err(|e| e.to_string())
             .unwrap()
     }

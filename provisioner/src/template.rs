@@ -601,24 +601,7 @@ pub fn embedded(name: &str) -> Option<TemplateSet> {
         return None;
     }
     let (manifest, ini, contacts) = EMBEDDED_DEFAULT;
-    let file = |file: &str| format!("{name}/{file} (embedded)");
-    TemplateSet::assemble(
-        Origin::Embedded,
-        name,
-        &file(MANIFEST_FILE),
-        manifest,
-        TemplateFile {
-            name: INI_TEMPLATE,
-            display: file(INI_TEMPLATE),
-            source: ini.to_owned(),
-        },
-        contacts.map(|source| TemplateFile {
-            name: CONTACTS_TEMPLATE,
-            display: file(CONTACTS_TEMPLATE),
-            source: source.to_owned(),
-        }),
-    )
-    .ok()
+    TemplateSet::from_text(name, " (embedded)", manifest, ini, contacts).ok()
 }
 
 /// `templates/` beside the running executable.
@@ -758,15 +741,16 @@ impl TemplateSet {
         self.contacts.as_ref()
     }
 
-    /// A set built from text, for tests.
-    #[cfg(test)]
-    pub(crate) fn in_memory(
+    /// A set built from text (the embedded default, and tests); `suffix`
+    /// follows each file name in messages.
+    pub(crate) fn from_text(
         name: &str,
+        suffix: &str,
         manifest: &str,
         ini: &str,
         contacts: Option<&str>,
     ) -> Result<TemplateSet, TemplateError> {
-        let file = |file: &str| format!("{name}/{file}");
+        let file = |file: &str| format!("{name}/{file}{suffix}");
         Self::assemble(
             Origin::Embedded,
             name,
@@ -1017,7 +1001,8 @@ type = "table"
 
     #[test]
     fn template_syntax_errors_are_found_at_load() {
-        let e = TemplateSet::in_memory("t", "", "[Settings]\naccountId={{ x\n", None).unwrap_err();
+        let e =
+            TemplateSet::from_text("t", "", "", "[Settings]\naccountId={{ x\n", None).unwrap_err();
         assert!(
             matches!(&e, TemplateError::TemplateSyntax { line: Some(2), .. }),
             "{e:?}"
