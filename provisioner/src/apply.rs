@@ -17,6 +17,7 @@ use crate::backup::{self, BackupError};
 use crate::busy::{running_phones, RunningPhone};
 use crate::fsutil::{FsError, Transaction};
 use crate::merge::{self, Mode};
+use crate::policy::{Policy, PolicyError, RuleSeverity, Violation};
 use crate::render::{self, RenderError};
 use crate::state::{self, State};
 use crate::template::{TemplateError, TemplateSet};
@@ -37,6 +38,8 @@ pub struct ApplyOptions {
     pub mode: Mode,
     /// How the contacts meet the existing file.
     pub contacts_mode: Mode,
+    /// Policy files, later ones winning.
+    pub policies: Vec<PathBuf>,
 }
 
 /// Why apply stopped.
@@ -62,6 +65,12 @@ pub enum ApplyError {
         /// What is wrong with it.
         why: String,
     },
+    /// A policy file cannot be used.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// The template breaks `error` rules of the policies.
+    #[error("the template breaks {} policy rule(s); nothing was written", .0.len())]
+    Violations(Vec<Violation>),
     /// A softphone of this user is running.
     #[error("{} is running (pid {}): it would overwrite the files when it exits; close it, or use --force", busy[0].name, busy[0].pid)]
     Busy {
@@ -81,6 +90,7 @@ impl ApplyError {
     pub fn exit_code(&self) -> u8 {
         match self {
             ApplyError::Busy { .. } => crate::exit::BUSY,
+            ApplyError::Violations(_) => crate::exit::POLICY,
             _ => crate::exit::ERROR,
         }
     }
@@ -89,6 +99,7 @@ impl ApplyError {
     pub fn diagnostics(&self) -> &[Diagnostic] {
         match self {
             ApplyError::Invalid(d) => d,
+            ApplyError::Policy(e) => e.diagnostics(),
             _ => &[],
         }
     }
@@ -233,6 +244,7 @@ pub fn plan(opts: &ApplyOptions) -> Result<Plan, ApplyError> {
     for warning in &problems {
         tracing::warn!("{warning}");
     }
+    let policy = Policy::load(&opts.policies)?;
     let target = opts.target.clone();
     let mut state = State::load(&target);
     let state_path = state::path(&target);
@@ -259,7 +271,31 @@ pub fn plan(opts: &ApplyOptions) -> Result<Plan, ApplyError> {
                 why: e.to_string(),
             }
         })?;
+    merge::record_ini(&mut state, &rendered_doc, &vars.secrets());
+    let mut merged = merged;
+    let enforced = policy.apply(&mut merged.doc, &mut state);
     let mut notes = Vec::new();
+    if enforced > 0 {
+        notes.push(format!("{enforced} key(s) set by policy"));
+    }
+    // A broken error rule is the template's fault when the template wrote
+    // the key, or when a required key is missing: refuse to write. Keys
+    // only the user set are reported, for `check` to track.
+    let (template_faults, user_drift): (Vec<Violation>, Vec<Violation>) = policy
+        .check(&merged.doc)
+        .into_iter()
+        .partition(|v| v.rule == "require" || rendered_doc.get(&v.section, &v.key).is_some());
+    let errors: Vec<Violation> = template_faults
+        .iter()
+        .filter(|v| v.severity == RuleSeverity::Error)
+        .cloned()
+        .collect();
+    if !errors.is_empty() {
+        return Err(ApplyError::Violations(errors));
+    }
+    for v in template_faults.iter().chain(&user_drift) {
+        notes.push(format!("policy: {v}"));
+    }
     if let Some(from) = merged.converted_from {
         notes.push(format!(
             "converted from {} to UTF-16 LE with BOM, the only encoding in which MicroSIP keeps non-ASCII text",
@@ -287,7 +323,6 @@ pub fn plan(opts: &ApplyOptions) -> Result<Plan, ApplyError> {
     if !new_errors.is_empty() {
         return Err(ApplyError::Invalid(new_errors));
     }
-    merge::record_ini(&mut state, &rendered_doc, &vars.secrets());
     let mut files = vec![PlannedFile {
         kind: FileKind::Ini,
         path: ini_path,
@@ -374,13 +409,25 @@ pub struct Committed {
 /// the files that change, then writes them and the state as one
 /// transaction. An unchanged plan writes nothing at all.
 pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
-    let changed: Vec<&PlannedFile> = plan
-        .files
+    let state = (plan.state_old.as_deref() != Some(plan.state_new.as_slice()))
+        .then(|| (plan.state_path.as_path(), plan.state_new.as_slice()));
+    write_changes(&plan.target, &plan.files, state, force)
+}
+
+/// The one way files reach a target (apply and `check --fix`): busy check,
+/// backup of what changes, then one transaction with `extra` (the state)
+/// riding along. Unchanged files are not touched.
+pub fn write_changes(
+    target: &Path,
+    files: &[PlannedFile],
+    extra: Option<(&Path, &[u8])>,
+    force: bool,
+) -> Result<Committed, ApplyError> {
+    let changed: Vec<&PlannedFile> = files
         .iter()
         .filter(|f| f.status() == FileStatus::Changed)
         .collect();
-    let state_changed = plan.state_old.as_deref() != Some(plan.state_new.as_slice());
-    if changed.is_empty() && !state_changed {
+    if changed.is_empty() && extra.is_none() {
         return Ok(Committed::default());
     }
     if !changed.is_empty() && !force {
@@ -398,15 +445,15 @@ pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
             .collect();
         let borrowed: Vec<(&str, Option<&[u8]>)> =
             names.iter().map(|(n, b)| (n.as_str(), *b)).collect();
-        Some(backup::save(&plan.target, &borrowed)?)
+        Some(backup::save(target, &borrowed)?)
     };
     let mut tx = Transaction::new();
     for file in &changed {
         // The ini may hold a plain password until MicroSIP encrypts it.
         tx.stage(&file.path, &file.new, file.kind == FileKind::Ini)?;
     }
-    if state_changed {
-        tx.stage(&plan.state_path, &plan.state_new, true)?;
+    if let Some((path, bytes)) = extra {
+        tx.stage(path, bytes, true)?;
     }
     tx.commit()?;
     Ok(Committed { backup })
@@ -430,6 +477,7 @@ pub fn render_to_dir(
         target: scratch.join("none"),
         mode: Mode::Replace,
         contacts_mode: Mode::Replace,
+        policies: Vec::new(),
     };
     let plan = plan(&opts)?;
     let mut tx = Transaction::new();

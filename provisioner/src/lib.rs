@@ -5,10 +5,12 @@
 pub mod apply;
 pub mod backup;
 pub mod busy;
+pub mod check;
 pub mod exit;
 pub mod fsutil;
 pub mod lint;
 pub mod merge;
+pub mod policy;
 pub mod render;
 pub mod state;
 pub mod template;

@@ -43,6 +43,33 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Audit profiles against policies without changing them (or fix the enforce rules with --fix).
+    ///
+    /// Each violation is printed as FILE:LINE: [Section] key: is VALUE, expected ... (rule, severity): reason.
+    /// Exit codes: 0 no error violation, 3 an error rule is broken, 1 a profile could not be read, 2 usage.
+    Check {
+        /// Policy file (repeatable; later files win).
+        #[arg(long = "policy", value_name = "FILE", required = true)]
+        policies: Vec<PathBuf>,
+        /// One profile folder (default: the softphone's config folder).
+        #[arg(long, value_name = "DIR", conflicts_with = "profiles")]
+        target: Option<PathBuf>,
+        /// Every profile folder matching this pattern, e.g. 'C:\Users\*\AppData\Roaming\MicroSIP' or '/home/*/.config/MicroSIP'.
+        #[arg(long, value_name = "GLOB")]
+        profiles: Option<String>,
+        /// Write the enforce rules in place (backup + atomic replace, as apply).
+        #[arg(long)]
+        fix: bool,
+        /// With --fix: write even while a softphone of the user is running.
+        #[arg(long)]
+        force: bool,
+        /// Print one JSON object: {profiles: [...], summary: {...}}.
+        #[arg(long)]
+        json: bool,
+        /// Print only the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Restore the files of the target's newest backup (undo the last apply).
     #[command(after_help = exit::HELP)]
     Rollback {
@@ -127,6 +154,9 @@ struct ApplyArgs {
     /// Append one line about this run to FILE (for logon-script forensics).
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
+    /// Policy file whose enforce and default rules apply (repeatable; later files win).
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -160,6 +190,23 @@ fn run(cli: Cli) -> Result<u8> {
             json,
             quiet,
         } => run_rollback(target, json, quiet),
+        Command::Check {
+            policies,
+            target,
+            profiles,
+            fix,
+            force,
+            json,
+            quiet,
+        } => run_check(
+            &policies,
+            target,
+            profiles.as_deref(),
+            fix,
+            force,
+            json,
+            quiet,
+        ),
         Command::Lint { files, json } => {
             let reports = lint_files(&files);
             let diagnostics: Vec<_> = reports.iter().flat_map(|r| &r.diagnostics).collect();
@@ -197,6 +244,7 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         target: target.clone(),
         mode: args.mode,
         contacts_mode: args.contacts,
+        policies: args.policies.clone(),
     };
     let outcome = apply::plan(&opts).and_then(|plan| {
         let committed = if args.dry_run {
@@ -260,6 +308,7 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                         "template": args.template.template,
                         "error": e.to_string(),
                         "diagnostics": e.diagnostics(),
+                        "violations": match e { ApplyError::Violations(v) => json!(v), _ => json!([]) },
                         "busy": match e { ApplyError::Busy { busy } => json!(busy), _ => json!([]) },
                         "exit_code": code,
                     }))?
@@ -267,6 +316,14 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
             } else {
                 for d in e.diagnostics() {
                     eprintln!("{d}");
+                }
+                if let ApplyError::Violations(violations) = e {
+                    for v in violations {
+                        eprintln!(
+                            "{}: {v}",
+                            target.join(softphone::config::INI_FILE_NAME).display()
+                        );
+                    }
                 }
                 eprintln!("msipprov: {e}");
                 if !args.quiet {
@@ -359,6 +416,62 @@ fn run_render(args: &TemplateArgs, out: &Path) -> Result<u8> {
             Ok(exit::ERROR)
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_check(
+    policies: &[PathBuf],
+    target: Option<PathBuf>,
+    pattern: Option<&str>,
+    fix: bool,
+    force: bool,
+    json: bool,
+    quiet: bool,
+) -> Result<u8> {
+    use provisioner::check::{check_profiles, find_profiles, Summary};
+    use provisioner::policy::Policy;
+    let policy = match Policy::load(policies) {
+        Ok(p) => p,
+        Err(e) => {
+            for d in e.diagnostics() {
+                eprintln!("{d}");
+            }
+            eprintln!("msipprov: {e}");
+            return Ok(exit::ERROR);
+        }
+    };
+    let profiles = match pattern {
+        Some(pattern) => find_profiles(pattern)?,
+        None => vec![default_target(target)?],
+    };
+    let reports = check_profiles(&policy, &profiles, fix, force);
+    let summary = Summary::of(&reports);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({"profiles": reports, "summary": summary}))?
+        );
+    } else {
+        if !quiet {
+            let mut out = std::io::stdout().lock();
+            for r in &reports {
+                if r.fixed > 0 {
+                    writeln!(out, "fixed      {} ({} key(s))", r.ini().display(), r.fixed)?;
+                }
+                if let Some(e) = &r.error {
+                    writeln!(out, "failed     {}: {e}", r.ini().display())?;
+                }
+                for v in &r.violations {
+                    match v.line {
+                        Some(line) => writeln!(out, "{}:{line}: {v}", r.ini().display())?,
+                        None => writeln!(out, "{}: {v}", r.ini().display())?,
+                    }
+                }
+            }
+        }
+        eprintln!("{summary}");
+    }
+    Ok(summary.exit_code())
 }
 
 fn run_rollback(target: Option<PathBuf>, json: bool, quiet: bool) -> Result<u8> {
