@@ -410,7 +410,7 @@ pub struct Committed {
 /// transaction. An unchanged plan writes nothing at all.
 pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
     let state = (plan.state_old.as_deref() != Some(plan.state_new.as_slice()))
-        .then(|| (plan.state_path.as_path(), plan.state_new.as_slice()));
+        .then_some((plan.state_path.as_path(), plan.state_new.as_slice()));
     write_changes(&plan.target, &plan.files, state, force)
 }
 
