@@ -154,7 +154,8 @@ pub struct Violation {
     pub line: Option<usize>,
     /// The value as MicroSIP reads it (`None`: absent).
     pub current: Option<String>,
-    /// What the rule wants.
+    /// What the rule wants: the value itself for `enforce`, else a
+    /// description ("one of ...", "a non-empty value").
     pub expected: String,
     /// `enforce`, `allow`, `require` or `forbid`.
     pub rule: &'static str,
@@ -172,12 +173,16 @@ impl std::fmt::Display for Violation {
             Some(v) => format!("\"{v}\""),
             None => "absent".to_owned(),
         };
+        let expected = if self.rule == "enforce" {
+            format!("\"{}\"", self.expected)
+        } else {
+            self.expected.clone()
+        };
         write!(
             f,
-            "[{}] {}: is {current}, expected {} ({} rule, {}): {} [{}]",
+            "[{}] {}: is {current}, expected {expected} ({} rule, {}): {} [{}]",
             self.section,
             self.key,
-            self.expected,
             self.rule,
             match self.severity {
                 RuleSeverity::Error => "error",
@@ -363,7 +368,7 @@ impl Rule {
         // An absent key is MicroSIP's default, which may well comply.
         let effective = present.unwrap_or(self.spec.default);
         let (rule, expected) = if let Some(want) = &self.enforce {
-            (effective != want).then(|| ("enforce", format!("\"{want}\"")))?
+            (effective != want).then(|| ("enforce", want.clone()))?
         } else if self.require && present.is_none_or(str::is_empty) {
             ("require", "a non-empty value".to_owned())
         } else if self.forbid && present.is_some_and(|v| !v.is_empty()) {
@@ -761,7 +766,7 @@ mod tests {
         let first = &p.check(&d)[3];
         assert_eq!(first.line, Some(7));
         assert_eq!(first.current.as_deref(), Some("udp"));
-        assert_eq!(first.expected, "\"tls\"");
+        assert_eq!(first.expected, "tls");
         assert_eq!(first.reason, "encrypt");
     }
 

@@ -263,7 +263,7 @@ fn check_finds_planted_drift_in_a_fleet_and_fix_removes_it() {
     );
     let first = &v["profiles"][3]["violations"][0];
     assert_eq!(first["current"], "udp");
-    assert_eq!(first["expected"], "\"tls\"");
+    assert_eq!(first["expected"], "tls");
     assert_eq!(first["rule"], "enforce");
     assert!(first["reason"].as_str().unwrap().contains("encrypted"));
 
