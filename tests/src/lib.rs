@@ -73,6 +73,16 @@ pub fn msipprov_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     if !env.iter().any(|(k, _)| *k == "MSIPPROV_TEST_PHONE_NAMES") {
         env.push(("MSIPPROV_TEST_PHONE_NAMES", "no-such-phone"));
     }
+    // apply registers URL handlers: never in the real user's desktop files.
+    let xdg = scratch_xdg();
+    let data = xdg.join("data");
+    let config = xdg.join("config");
+    let (data, config) = (data.to_str().unwrap_or_default(), config.to_str().unwrap_or_default());
+    for (key, value) in [("XDG_DATA_HOME", data), ("XDG_CONFIG_HOME", config)] {
+        if !env.iter().any(|(k, _)| *k == key) {
+            env.push((key, value));
+        }
+    }
     run_with_env(&bin("msipprov"), args, &env)
 }
 
@@ -84,6 +94,17 @@ fn run_with_env(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .envs(env.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()))
+}
+
+/// A per-test-process folder standing in for the user's XDG folders.
+fn scratch_xdg() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("msipprov-e2e-xdg-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    })
+    .clone()
 }
 
 /// The shipped template sets.
