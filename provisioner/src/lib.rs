@@ -8,6 +8,7 @@ pub mod busy;
 pub mod check;
 pub mod exit;
 pub mod fsutil;
+pub mod handlers;
 pub mod lint;
 pub mod merge;
 pub mod policy;

@@ -8,6 +8,7 @@ use anyhow::{anyhow, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use provisioner::apply::{self, ApplyError, ApplyOptions, FileStatus, Plan};
 use provisioner::exit;
+use provisioner::handlers::ChangeStatus;
 use provisioner::lint::{lint_files, Summary};
 use provisioner::merge::Mode;
 use provisioner::vars::VarSources;
@@ -70,6 +71,9 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Register, remove or inspect the sip:, sips:, tel: and callto: URL handlers.
+    #[command(subcommand, after_help = exit::HELP)]
+    Handlers(HandlersAction),
     /// Restore the files of the target's newest backup (undo the last apply).
     #[command(after_help = exit::HELP)]
     Rollback {
@@ -95,6 +99,47 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum HandlersAction {
+    /// Make msipphone open links of the schemes (HKCU registry on Windows, XDG on Linux).
+    Register {
+        #[command(flatten)]
+        common: HandlerArgs,
+        /// Take schemes another program owns.
+        #[arg(long)]
+        force: bool,
+        /// Write a .reg file (UTF-16 LE) with exactly what register writes, instead of registering.
+        #[arg(long, value_name = "FILE")]
+        emit_reg: Option<PathBuf>,
+    },
+    /// Remove what register created; schemes pointing at another program stay unless --force.
+    Unregister {
+        #[command(flatten)]
+        common: HandlerArgs,
+        /// Also remove schemes another program owns.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Who opens each scheme's links now.
+    Status {
+        #[command(flatten)]
+        common: HandlerArgs,
+    },
+}
+
+#[derive(Args)]
+struct HandlerArgs {
+    /// Schemes, comma separated (default: sip,sips,tel,callto).
+    #[arg(long, value_delimiter = ',')]
+    schemes: Vec<String>,
+    /// The softphone to open links with (default: msipphone beside msipprov).
+    #[arg(long, value_name = "PATH")]
+    exe: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -157,6 +202,9 @@ struct ApplyArgs {
     /// Policy file whose enforce and default rules apply (repeatable; later files win).
     #[arg(long = "policy", value_name = "FILE")]
     policies: Vec<PathBuf>,
+    /// Do not register the URL handlers the template asks for.
+    #[arg(long)]
+    no_handlers: bool,
 }
 
 fn main() -> ExitCode {
@@ -185,6 +233,7 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Apply(args) => run_apply(&args),
         Command::Render { template, out } => run_render(&template, &out),
+        Command::Handlers(action) => run_handlers(action),
         Command::Rollback {
             target,
             json,
@@ -254,8 +303,24 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         };
         Ok((plan, committed))
     });
+    // The files are in place; now the URL handlers the template asks for.
+    let handlers = match &outcome {
+        Ok((plan, Some(_))) if !args.no_handlers && !plan.handlers.is_empty() => {
+            Some(provisioner::handlers::platform_store().and_then(|store| {
+                store.register(&provisioner::handlers::default_exe(), &plan.handlers, false)
+            }))
+        }
+        _ => None,
+    };
+    let handlers_changed =
+        matches!(&handlers, Some(Ok(c)) if c.iter().any(|c| c.status == ChangeStatus::Changed));
+    let handler_error = match &handlers {
+        Some(Err(e)) => Some(e.to_string()),
+        _ => None,
+    };
     let (code, result) = match &outcome {
-        Ok((plan, _)) if plan.changes() => (exit::OK, "changed"),
+        Ok(_) if handler_error.is_some() => (exit::ERROR, "failed"),
+        Ok((plan, _)) if plan.changes() || handlers_changed => (exit::OK, "changed"),
         Ok(_) => (exit::OK, "unchanged"),
         Err(e @ ApplyError::Busy { .. }) => (e.exit_code(), "busy"),
         Err(e) => (e.exit_code(), "failed"),
@@ -281,11 +346,21 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                             "notes": f.notes,
                         })).collect::<Vec<_>>(),
                         "backup": backup,
+                        "handlers": match &handlers { Some(Ok(c)) => json!(c), _ => json!([]) },
+                        "handlers_error": handler_error,
                         "exit_code": code,
                     }))?
                 );
             } else if !args.quiet {
                 print_plan(plan, args.dry_run);
+                if let Some(Ok(changes)) = &handlers {
+                    for c in changes {
+                        print_scheme_change(c, "handler ");
+                    }
+                }
+            }
+            if let Some(e) = &handler_error {
+                eprintln!("msipprov: URL handlers: {e}");
             }
             if args.diff && !args.json {
                 for f in plan
@@ -336,6 +411,90 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+fn print_scheme_change(c: &provisioner::handlers::SchemeChange, prefix: &str) {
+    match &c.why {
+        Some(why) => println!("{:<10} {prefix}{}: {why}", c.status.as_str(), c.scheme),
+        None => println!("{:<10} {prefix}{}", c.status.as_str(), c.scheme),
+    }
+}
+
+fn run_handlers(action: HandlersAction) -> Result<u8> {
+    use provisioner::handlers::{default_exe, parse_schemes, platform_store, regfile};
+    let (common, force, emit) = match &action {
+        HandlersAction::Register {
+            common,
+            force,
+            emit_reg,
+        } => (common, *force, emit_reg.clone()),
+        HandlersAction::Unregister { common, force } => (common, *force, None),
+        HandlersAction::Status { common } => (common, false, None),
+    };
+    let schemes = parse_schemes(&common.schemes)?;
+    let exe = common.exe.clone().unwrap_or_else(default_exe);
+    if let Some(file) = emit {
+        let exe_text = exe.to_string_lossy().into_owned();
+        provisioner::fsutil::write_atomic(&file, &regfile::reg_bytes(&exe_text, &schemes), false)?;
+        if common.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &json!({"exe": exe, "emitted": file, "schemes": schemes})
+                )?
+            );
+        } else {
+            println!("written    {}", file.display());
+        }
+        return Ok(exit::OK);
+    }
+    let store = platform_store()?;
+    match action {
+        HandlersAction::Register { .. } | HandlersAction::Unregister { .. } => {
+            let changes = if matches!(action, HandlersAction::Register { .. }) {
+                store.register(&exe, &schemes, force)?
+            } else {
+                store.unregister(&exe, &schemes, force)?
+            };
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"exe": exe, "schemes": changes}))?
+                );
+            } else {
+                for c in &changes {
+                    print_scheme_change(c, "");
+                }
+            }
+        }
+        HandlersAction::Status { .. } => {
+            let status = store.status(&exe, &schemes)?;
+            if common.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&json!({"exe": exe, "schemes": status}))?
+                );
+            } else {
+                for s in &status {
+                    let owner = match &s.owner {
+                        provisioner::handlers::Owner::Us => "msipphone".to_owned(),
+                        provisioner::handlers::Owner::Other(name) => name.clone(),
+                        provisioner::handlers::Owner::Nobody => "nobody".to_owned(),
+                    };
+                    let registered = if s.registered {
+                        "registered"
+                    } else {
+                        "not registered"
+                    };
+                    println!("{:<7} {registered:<15} opens with: {owner}", s.scheme);
+                    if let Some(note) = &s.note {
+                        println!("        note: {note}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(exit::OK)
 }
 
 fn print_plan(plan: &Plan, dry_run: bool) {

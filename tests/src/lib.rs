@@ -77,7 +77,10 @@ pub fn msipprov_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     let xdg = scratch_xdg();
     let data = xdg.join("data");
     let config = xdg.join("config");
-    let (data, config) = (data.to_str().unwrap_or_default(), config.to_str().unwrap_or_default());
+    let (data, config) = (
+        data.to_str().unwrap_or_default(),
+        config.to_str().unwrap_or_default(),
+    );
     for (key, value) in [("XDG_DATA_HOME", data), ("XDG_CONFIG_HOME", config)] {
         if !env.iter().any(|(k, _)| *k == key) {
             env.push((key, value));
