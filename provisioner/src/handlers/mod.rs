@@ -130,10 +130,20 @@ impl SchemeChange {
 pub trait HandlerStore {
     /// Makes `exe` open links of `schemes`. A scheme another program owns
     /// is skipped unless `force`.
-    fn register(&self, exe: &Path, schemes: &[String], force: bool) -> Result<Vec<SchemeChange>, HandlerError>;
+    fn register(
+        &self,
+        exe: &Path,
+        schemes: &[String],
+        force: bool,
+    ) -> Result<Vec<SchemeChange>, HandlerError>;
     /// Removes what [`register`](Self::register) created for `schemes`; a
     /// scheme pointing at another program is left alone unless `force`.
-    fn unregister(&self, exe: &Path, schemes: &[String], force: bool) -> Result<Vec<SchemeChange>, HandlerError>;
+    fn unregister(
+        &self,
+        exe: &Path,
+        schemes: &[String],
+        force: bool,
+    ) -> Result<Vec<SchemeChange>, HandlerError>;
     /// Who owns each scheme now.
     fn status(&self, exe: &Path, schemes: &[String]) -> Result<Vec<SchemeStatus>, HandlerError>;
 }
@@ -153,7 +163,12 @@ pub fn platform_store() -> Result<Box<dyn HandlerStore>, HandlerError> {
 /// Checks and normalises a scheme list (`sip,tel` or repeated flags).
 pub fn parse_schemes(list: &[String]) -> Result<Vec<String>, HandlerError> {
     let mut out: Vec<String> = Vec::new();
-    for item in list.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
+    for item in list
+        .iter()
+        .flat_map(|s| s.split(','))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         let scheme = item.trim_end_matches(':').to_ascii_lowercase();
         if !SCHEMES.contains(&scheme.as_str()) {
             return Err(HandlerError::UnknownScheme(item.to_owned()));
@@ -201,22 +216,37 @@ pub fn registry_layout(exe: &str, schemes: &[String]) -> Vec<RegKey> {
     let command = open_command(exe);
     let key = |path: String, values: &[(&str, &str)]| RegKey {
         path,
-        values: values.iter().map(|(n, v)| ((*n).to_owned(), (*v).to_owned())).collect(),
+        values: values
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect(),
     };
     let mut keys = Vec::new();
     for scheme in schemes {
         let class = format!("Software\\Classes\\{scheme}");
         keys.push(key(
             class.clone(),
-            &[("", &format!("URL:{scheme} Protocol")), ("URL Protocol", "")],
+            &[
+                ("", &format!("URL:{scheme} Protocol")),
+                ("URL Protocol", ""),
+            ],
         ));
         keys.push(key(format!("{class}\\DefaultIcon"), &[("", &icon)]));
-        keys.push(key(format!("{class}\\shell\\open\\command"), &[("", &command)]));
+        keys.push(key(
+            format!("{class}\\shell\\open\\command"),
+            &[("", &command)],
+        ));
     }
     let progid = format!("Software\\Classes\\{PROGID}");
-    keys.push(key(progid.clone(), &[("", "msipphone URL"), ("URL Protocol", "")]));
+    keys.push(key(
+        progid.clone(),
+        &[("", "msipphone URL"), ("URL Protocol", "")],
+    ));
     keys.push(key(format!("{progid}\\DefaultIcon"), &[("", &icon)]));
-    keys.push(key(format!("{progid}\\shell\\open\\command"), &[("", &command)]));
+    keys.push(key(
+        format!("{progid}\\shell\\open\\command"),
+        &[("", &command)],
+    ));
     let caps = format!("Software\\{APP_NAME}\\Capabilities");
     keys.push(key(
         caps.clone(),
@@ -225,12 +255,18 @@ pub fn registry_layout(exe: &str, schemes: &[String]) -> Vec<RegKey> {
             ("ApplicationDescription", "MicroSIP-compatible softphone"),
         ],
     ));
-    let assoc: Vec<(String, String)> = schemes.iter().map(|s| (s.clone(), PROGID.to_owned())).collect();
+    let assoc: Vec<(String, String)> = schemes
+        .iter()
+        .map(|s| (s.clone(), PROGID.to_owned()))
+        .collect();
     keys.push(RegKey {
         path: format!("{caps}\\URLAssociations"),
         values: assoc,
     });
-    keys.push(key("Software\\RegisteredApplications".to_owned(), &[(APP_NAME, &caps)]));
+    keys.push(key(
+        "Software\\RegisteredApplications".to_owned(),
+        &[(APP_NAME, &caps)],
+    ));
     keys
 }
 
@@ -241,16 +277,28 @@ mod tests {
     #[test]
     fn schemes_are_checked_and_default_to_all() {
         assert_eq!(parse_schemes(&[]).unwrap(), SCHEMES);
-        assert_eq!(parse_schemes(&["tel:, SIP".into()]).unwrap(), vec!["tel", "sip"]);
-        assert!(matches!(parse_schemes(&["http".into()]), Err(HandlerError::UnknownScheme(_))));
+        assert_eq!(
+            parse_schemes(&["tel:, SIP".into()]).unwrap(),
+            vec!["tel", "sip"]
+        );
+        assert!(matches!(
+            parse_schemes(&["http".into()]),
+            Err(HandlerError::UnknownScheme(_))
+        ));
     }
 
     #[test]
     fn the_layout_points_every_scheme_at_the_exe() {
         let keys = registry_layout("C:\\Apps\\msipphone.exe", &["sip".into()]);
         let find = |p: &str| keys.iter().find(|k| k.path == p).unwrap();
-        assert_eq!(find("Software\\Classes\\sip").values[0].1, "URL:sip Protocol");
-        assert_eq!(find("Software\\Classes\\sip").values[1], ("URL Protocol".into(), String::new()));
+        assert_eq!(
+            find("Software\\Classes\\sip").values[0].1,
+            "URL:sip Protocol"
+        );
+        assert_eq!(
+            find("Software\\Classes\\sip").values[1],
+            ("URL Protocol".into(), String::new())
+        );
         assert_eq!(
             find("Software\\Classes\\sip\\shell\\open\\command").values[0].1,
             "\"C:\\Apps\\msipphone.exe\" \"%1\""
@@ -261,7 +309,10 @@ mod tests {
         );
         assert_eq!(
             find("Software\\RegisteredApplications").values,
-            vec![("msipphone".to_owned(), "Software\\msipphone\\Capabilities".to_owned())]
+            vec![(
+                "msipphone".to_owned(),
+                "Software\\msipphone\\Capabilities".to_owned()
+            )]
         );
     }
 }
