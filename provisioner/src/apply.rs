@@ -235,16 +235,26 @@ impl Plan {
 /// Renders, validates and merges; reads the target but writes nothing.
 pub fn plan(opts: &ApplyOptions) -> Result<Plan, ApplyError> {
     let set = TemplateSet::load(&opts.template, opts.templates_dir.as_deref())?;
+    let policy = Policy::load(&opts.policies)?;
+    plan_with(&set, &policy, opts)
+}
+
+/// [`plan`] with the template set and policy already loaded (bulk loads
+/// them once for every user).
+pub fn plan_with(
+    set: &TemplateSet,
+    policy: &Policy,
+    opts: &ApplyOptions,
+) -> Result<Plan, ApplyError> {
     let vars = vars::resolve(&set.manifest, &opts.sources)?;
-    let rendered = render::render(&set, &vars)?;
-    let problems = render::check(&rendered, &set);
+    let rendered = render::render(set, &vars)?;
+    let problems = render::check(&rendered, set);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(ApplyError::Invalid(problems));
     }
     for warning in &problems {
         tracing::warn!("{warning}");
     }
-    let policy = Policy::load(&opts.policies)?;
     let target = opts.target.clone();
     let mut state = State::load(&target);
     let state_path = state::path(&target);

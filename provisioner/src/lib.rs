@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod backup;
+pub mod bulk;
 pub mod busy;
 pub mod check;
 pub mod exit;

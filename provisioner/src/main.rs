@@ -35,6 +35,42 @@ enum Command {
     /// works with no files at all.
     #[command(after_help = exit::HELP)]
     Apply(ApplyArgs),
+    /// Render one profile per row of a CSV user list into OUT/<layout>/ (same path as apply, in parallel).
+    ///
+    /// Exit 0 only when every row succeeded; 1 when any row failed (each reported with its line and user).
+    #[command(after_help = exit::HELP)]
+    Bulk {
+        /// The user list: UTF-8 CSV (with or without BOM), `;` or `,` delimited; the header names the variables.
+        #[arg(long, value_name = "CSV")]
+        users: PathBuf,
+        /// Template set: a name under the templates folder, or a folder path.
+        #[arg(long, short = 't', default_value = "default")]
+        template: String,
+        /// Where named template sets live.
+        #[arg(long, value_name = "DIR")]
+        templates_dir: Option<PathBuf>,
+        /// Variables shared by every user, TOML or JSON (repeatable); each row's columns win.
+        #[arg(long = "vars", value_name = "FILE")]
+        vars: Vec<PathBuf>,
+        /// Policy file (repeatable; later files win).
+        #[arg(long = "policy", value_name = "FILE")]
+        policies: Vec<PathBuf>,
+        /// The output folder.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Each user's folder under --out, a template over the row's columns.
+        #[arg(long, default_value = "{{ username }}")]
+        layout: String,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print a JSON report with one entry per row.
+        #[arg(long)]
+        json: bool,
+        /// No progress bar and no per-row lines; only failures and the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Render a template set into a folder, without touching any profile.
     #[command(after_help = exit::HELP)]
     Render {
@@ -234,6 +270,31 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Apply(args) => run_apply(&args),
         Command::Render { template, out } => run_render(&template, &out),
         Command::Handlers(action) => run_handlers(action),
+        Command::Bulk {
+            users,
+            template,
+            templates_dir,
+            vars,
+            policies,
+            out,
+            layout,
+            jobs,
+            json,
+            quiet,
+        } => run_bulk(
+            &provisioner::bulk::BulkOptions {
+                users,
+                template,
+                templates_dir,
+                vars_files: vars,
+                policies,
+                out,
+                layout,
+                jobs,
+            },
+            json,
+            quiet,
+        ),
         Command::Rollback {
             target,
             json,
@@ -411,6 +472,77 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         }
     }
     Ok(code)
+}
+
+fn run_bulk(opts: &provisioner::bulk::BulkOptions, json: bool, quiet: bool) -> Result<u8> {
+    use std::io::IsTerminal;
+    let users = opts.users.display().to_string();
+    let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} users {elapsed_precise} ETA {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    if let Some(bar) = &bar {
+        if let Ok(rows) = provisioner::bulk::read_users(&opts.users) {
+            bar.set_length(rows.len() as u64);
+        }
+    }
+    let tick = || {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    };
+    let reports = match provisioner::bulk::run(opts, &tick) {
+        Ok(r) => r,
+        Err(e) => {
+            if let provisioner::bulk::BulkError::Apply(inner) = &e {
+                for d in inner.diagnostics() {
+                    eprintln!("{d}");
+                }
+            }
+            eprintln!("msipprov: {e}");
+            return Ok(exit::ERROR);
+        }
+    };
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let failed = reports.iter().filter(|r| r.status == "failed").count();
+    let unchanged = reports.iter().filter(|r| r.status == "unchanged").count();
+    let written = reports.len() - failed;
+    let summary = format!("{written} written ({unchanged} unchanged), {failed} failed");
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&json!({
+                "users": users,
+                "rows": reports,
+                "summary": {"rows": reports.len(), "written": written, "unchanged": unchanged, "failed": failed},
+            }))?
+        );
+    } else {
+        for r in &reports {
+            match &r.error {
+                Some(e) => println!("failed     {users}:{} ({}): {e}", r.line, r.username),
+                None if !quiet => {
+                    let dir = r
+                        .dir
+                        .as_ref()
+                        .map(|d| d.display().to_string())
+                        .unwrap_or_default();
+                    println!("{:<10} {dir}", r.status);
+                }
+                None => {}
+            }
+        }
+        eprintln!("{summary}");
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::ERROR })
 }
 
 fn print_scheme_change(c: &provisioner::handlers::SchemeChange, prefix: &str) {
