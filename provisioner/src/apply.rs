@@ -263,6 +263,8 @@ pub fn plan_with(
     // The ini.
     let ini_path = target.join(INI_FILE_NAME);
     let ini_old = read_optional(&ini_path)?;
+    // Replace mode still reads the old file: a password MicroSIP encrypted
+    // is kept while the template's is unchanged (no rewrite at every logon).
     let existing = match (&ini_old, opts.mode) {
         (Some(bytes), Mode::Merge) => {
             Some(IniDocument::parse(bytes).map_err(|e| ApplyError::Existing {
@@ -270,7 +272,8 @@ pub fn plan_with(
                 why: e.to_string(),
             })?)
         }
-        _ => None,
+        (Some(bytes), Mode::Replace) => IniDocument::parse(bytes).ok(),
+        (None, _) => None,
     };
     let rendered_doc =
         IniDocument::from_text(softphone::config::Encoding::Utf16LeBom, &rendered.ini);
@@ -283,7 +286,7 @@ pub fn plan_with(
         })?;
     merge::record_ini(&mut state, &rendered_doc, &vars.secrets());
     let mut merged = merged;
-    let enforced = policy.apply(&mut merged.doc, &mut state);
+    let enforced = policy.apply(&mut merged.doc, &mut state, &rendered_doc);
     let mut notes = Vec::new();
     if enforced > 0 {
         notes.push(format!("{enforced} key(s) set by policy"));
@@ -446,6 +449,15 @@ pub fn write_changes(
             return Err(ApplyError::Busy { busy });
         }
     }
+    let mut tx = Transaction::with_fault_injection();
+    for file in &changed {
+        // The ini may hold a plain password until MicroSIP encrypts it.
+        tx.stage(&file.path, &file.new, file.kind == FileKind::Ini)?;
+    }
+    if let Some((path, bytes)) = extra {
+        tx.stage(path, bytes, true)?;
+    }
+    // Everything is staged; back up what will be replaced, then replace.
     let backup = if changed.is_empty() {
         None
     } else {
@@ -457,15 +469,14 @@ pub fn write_changes(
             names.iter().map(|(n, b)| (n.as_str(), *b)).collect();
         Some(backup::save(target, &borrowed)?)
     };
-    let mut tx = Transaction::new();
-    for file in &changed {
-        // The ini may hold a plain password until MicroSIP encrypts it.
-        tx.stage(&file.path, &file.new, file.kind == FileKind::Ini)?;
+    if let Err(e) = tx.commit() {
+        // Nothing changed, so this run's backup would only shadow the real
+        // previous one for rollback.
+        if let Some(run) = &backup {
+            let _ = std::fs::remove_dir_all(run);
+        }
+        return Err(e.into());
     }
-    if let Some((path, bytes)) = extra {
-        tx.stage(path, bytes, true)?;
-    }
-    tx.commit()?;
     Ok(Committed { backup })
 }
 

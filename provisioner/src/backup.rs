@@ -50,9 +50,14 @@ pub fn backups_dir(target: &Path) -> PathBuf {
 pub fn save(target: &Path, files: &[(&str, Option<&[u8]>)]) -> Result<PathBuf, BackupError> {
     let run = backups_dir(target).join(run_name(SystemTime::now()));
     for (name, bytes) in files {
-        match bytes {
-            Some(bytes) => write_atomic(&run.join(name), bytes, true)?,
-            None => write_atomic(&run.join(format!("{name}{ABSENT_SUFFIX}")), b"", true)?,
+        let written = match bytes {
+            Some(bytes) => write_atomic(&run.join(name), bytes, true),
+            None => write_atomic(&run.join(format!("{name}{ABSENT_SUFFIX}")), b"", true),
+        };
+        if let Err(e) = written {
+            // A half backup is no backup: leave nothing for rollback to trip on.
+            let _ = fs::remove_dir_all(&run);
+            return Err(e.into());
         }
     }
     prune(target, KEEP)?;
@@ -132,6 +137,11 @@ pub fn rollback(target: &Path) -> Result<(PathBuf, Vec<Restored>), BackupError> 
             done.push(Restored::Restored(path));
         }
     }
+    // The state describes the files being replaced (the hash of the
+    // password they were written with): after a rollback it would make the
+    // next apply keep a ciphertext of the old password. Drop it with the
+    // same transaction; the next apply starts afresh.
+    tx.stage_removal(&crate::state::path(target))?;
     tx.commit()?;
     if let Err(e) = fs::remove_dir_all(&run) {
         tracing::warn!(

@@ -40,6 +40,8 @@ struct Staged {
     /// What the target held before, to put back if a later rename fails;
     /// `None` when it did not exist.
     previous: Option<Vec<u8>>,
+    /// The target's permissions before, restored with its bytes.
+    permissions: Option<fs::Permissions>,
 }
 
 /// Files written to temporaries and renamed into place together.
@@ -47,12 +49,24 @@ struct Staged {
 #[derive(Debug, Default)]
 pub struct Transaction {
     staged: Vec<Staged>,
+    /// Whether the test-only fault switch applies (the profile writes of
+    /// apply and check, not backups or handler files).
+    faults: bool,
 }
 
 impl Transaction {
     /// An empty transaction.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A transaction the test-only fault switch (`MSIPPROV_TEST_FAULT`,
+    /// debug builds) can break: the one that writes a profile.
+    pub fn with_fault_injection() -> Self {
+        Self {
+            staged: Vec::new(),
+            faults: true,
+        }
     }
 
     /// Writes `bytes` to a temporary file beside `target` and flushes it to
@@ -80,6 +94,7 @@ impl Transaction {
             target: target.to_owned(),
             temp: Some(temp),
             previous,
+            permissions: fs::metadata(target).ok().map(|m| m.permissions()),
         });
         Ok(())
     }
@@ -95,6 +110,7 @@ impl Transaction {
             target: target.to_owned(),
             temp: None,
             previous,
+            permissions: fs::metadata(target).ok().map(|m| m.permissions()),
         });
         Ok(())
     }
@@ -105,7 +121,8 @@ impl Transaction {
     pub fn commit(mut self) -> Result<(), FsError> {
         let staged = std::mem::take(&mut self.staged);
         for (i, file) in staged.iter().enumerate() {
-            let renamed = fault::check(i).and_then(|()| match &file.temp {
+            let injected = if self.faults { fault::check(i) } else { Ok(()) };
+            let renamed = injected.and_then(|()| match &file.temp {
                 Some(temp) => fs::rename(temp, &file.target),
                 None => fs::remove_file(&file.target),
             });
@@ -137,7 +154,14 @@ impl Drop for Transaction {
 fn restore(done: &[Staged]) {
     for file in done.iter().rev() {
         let result = match &file.previous {
-            Some(bytes) => write_atomic(&file.target, bytes, false),
+            // Written private first, then given back its own permissions.
+            Some(bytes) => {
+                write_atomic(&file.target, bytes, true).and_then(|()| match &file.permissions {
+                    Some(p) => fs::set_permissions(&file.target, p.clone())
+                        .map_err(fs_err("cannot restore the permissions of", &file.target)),
+                    None => Ok(()),
+                })
+            }
             None => fs::remove_file(&file.target).map_err(fs_err("cannot remove", &file.target)),
         };
         if let Err(e) = result {

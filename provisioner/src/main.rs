@@ -386,8 +386,11 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         Err(e @ ApplyError::Busy { .. }) => (e.exit_code(), "busy"),
         Err(e) => (e.exit_code(), "failed"),
     };
+    // A log that cannot be written must not turn a done apply into a failure.
     if let Some(log) = &args.log {
-        append_log(log, &opts, result, code, &outcome)?;
+        if let Err(e) = append_log(log, &opts, result, code, &outcome) {
+            eprintln!("msipprov: warning: {e:#}");
+        }
     }
     match &outcome {
         Ok((plan, committed)) => {

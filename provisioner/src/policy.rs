@@ -326,13 +326,17 @@ impl Policy {
 
     /// What apply does after the merge: enforce rules always; default
     /// rules when the key is absent or still holds what apply wrote last
-    /// (the user has not changed it). Records the defaults it wrote.
-    pub fn apply(&self, doc: &mut IniDocument, state: &mut State) -> usize {
+    /// (the user has not changed it), and the template does not set it
+    /// itself (`rendered`). Records the defaults it wrote.
+    pub fn apply(&self, doc: &mut IniDocument, state: &mut State, rendered: &IniDocument) -> usize {
         let mut changed = self.enforce(doc);
         for section in Self::sections(doc) {
             let rules: Vec<&Rule> = self.rules_for(&section).collect();
             for rule in rules {
                 let Some(value) = &rule.default else { continue };
+                if rendered.get(&section, rule.key).is_some() {
+                    continue; // the template's own value wins over a default
+                }
                 let id = key_id(&section, rule.key);
                 let untouched = match doc.get(&section, rule.key) {
                     None => true,
@@ -382,7 +386,14 @@ impl Rule {
             section: section.to_owned(),
             key: self.key.to_owned(),
             line: doc.line_of(section, self.key),
-            current: present.map(str::to_owned),
+            // A password is never printed, whatever a rule says about it.
+            current: present.map(|v| {
+                if self.key == "password" && !v.is_empty() {
+                    "********".to_owned()
+                } else {
+                    v.to_owned()
+                }
+            }),
             expected,
             rule,
             severity: self.severity,
@@ -774,8 +785,9 @@ mod tests {
     fn enforce_beats_everything_and_default_respects_the_user() {
         let p = policy("[Account]\ntransport = { enforce = \"tls\" }\n[Settings]\nenableLog = { default = \"0\" }\naudioInputDevice = { enforce = \"Headset\" }\n");
         let mut state = State::new();
+        let none = IniDocument::new();
         let mut d = doc("[Settings]\r\n[Account1]\r\ndomain=d\r\ntransport=udp\r\n");
-        p.apply(&mut d, &mut state);
+        p.apply(&mut d, &mut state, &none);
         assert_eq!(d.get("Account1", "transport"), Some("tls"));
         assert_eq!(
             d.get("Settings", "enableLog"),
@@ -789,15 +801,27 @@ mod tests {
         );
         // The user turns logging on; a later apply leaves it.
         d.set("Settings", "enableLog", "1").unwrap();
-        assert_eq!(p.apply(&mut d, &mut state), 0);
+        assert_eq!(p.apply(&mut d, &mut state, &none), 0);
         assert_eq!(d.get("Settings", "enableLog"), Some("1"));
         assert!(p.check(&d).is_empty());
         // A value still ours may be updated by a new default.
         let p2 = policy("[Settings]\nenableLog = { default = \"0\" }\nVAD = { default = \"1\" }\n");
         let mut d2 = doc("[Settings]\r\nVAD=0\r\n");
         state.written.insert("Settings/VAD".into(), "0".into());
-        p2.apply(&mut d2, &mut state);
+        p2.apply(&mut d2, &mut state, &none);
         assert_eq!(d2.get("Settings", "VAD"), Some("1"));
+        // A value the template renders itself is not overridden by a default.
+        let mut d3 = doc("[Settings]\r\nVAD=0\r\n");
+        p2.apply(&mut d3, &mut state, &doc("[Settings]\r\nVAD=0\r\n"));
+        assert_eq!(d3.get("Settings", "VAD"), Some("0"));
+    }
+
+    #[test]
+    fn passwords_are_never_shown_in_violations() {
+        let p = policy("[Account]\npassword = { allow = [\"a\"] }\n");
+        let v = p.check(&doc("[Account1]\r\ndomain=d\r\npassword=TopSecret99\r\n"));
+        assert_eq!(v[0].current.as_deref(), Some("********"));
+        assert!(!v[0].to_string().contains("TopSecret99"));
     }
 
     #[test]

@@ -295,6 +295,12 @@ fn a_failure_between_temp_file_and_rename_loses_nothing() {
     let ini_before = std::fs::read(target.join("microsip.ini")).unwrap();
     let xml_before = std::fs::read(target.join("Contacts.xml")).unwrap();
     args.extend_from_slice(&["--set", "server=other.example.com", "--set", "directory=[]"]);
+    let backups = || {
+        std::fs::read_dir(target.join(".msipprov/backups"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let backups_before = backups();
     // First rename fails: nothing replaced. Second fails: the first is put back.
     for fault in ["rename:0", "rename:1"] {
         let out = apply_env(target, &args, &[("MSIPPROV_TEST_FAULT", fault)]);
@@ -314,6 +320,11 @@ fn a_failure_between_temp_file_and_rename_loses_nothing() {
             stray_temp_files(target),
             Vec::<std::path::PathBuf>::new(),
             "{fault}"
+        );
+        assert_eq!(
+            backups(),
+            backups_before,
+            "{fault}: a failed run leaves no backup to roll back to"
         );
     }
 }

@@ -71,6 +71,13 @@ impl XdgStore {
         }
     }
 
+    /// A `msipphone.desktop` that msipprov did not write (a package's, say):
+    /// never overwritten or removed without --force.
+    fn foreign_desktop(&self) -> bool {
+        std::fs::read_to_string(self.desktop_path())
+            .is_ok_and(|text| !text.contains("X-Msipprov-Managed=true"))
+    }
+
     /// The schemes our desktop file declares, when it runs `exe`.
     fn declared(&self, exe: &Path) -> Vec<String> {
         let Ok(text) = std::fs::read_to_string(self.desktop_path()) else {
@@ -87,6 +94,21 @@ impl XdgStore {
             .map(str::to_owned)
             .collect()
     }
+}
+
+fn foreign(schemes: &[String], path: &Path) -> Vec<SchemeChange> {
+    schemes
+        .iter()
+        .map(|s| {
+            SchemeChange::skipped(
+                s,
+                format!(
+                    "{} was not written by msipprov (use --force)",
+                    path.display()
+                ),
+            )
+        })
+        .collect()
 }
 
 /// The first desktop file of a `mimeapps.list` value (`a.desktop;b.desktop;`).
@@ -128,6 +150,9 @@ impl HandlerStore for XdgStore {
         schemes: &[String],
         force: bool,
     ) -> Result<Vec<SchemeChange>, HandlerError> {
+        if self.foreign_desktop() && !force {
+            return Ok(foreign(schemes, &self.desktop_path()));
+        }
         let (old_list, mut list) = self.read_mimeapps()?;
         let mut ours = self.declared(exe);
         let mut changes = Vec::new();
@@ -180,6 +205,9 @@ impl HandlerStore for XdgStore {
         schemes: &[String],
         force: bool,
     ) -> Result<Vec<SchemeChange>, HandlerError> {
+        if self.foreign_desktop() && !force {
+            return Ok(foreign(schemes, &self.desktop_path()));
+        }
         let (old_list, mut list) = self.read_mimeapps()?;
         let mut ours = self.declared(exe);
         let mut changes = Vec::new();
@@ -343,6 +371,26 @@ mod tests {
             .unwrap()
             .iter()
             .all(|x| x.owner == Owner::Nobody && !x.registered));
+    }
+
+    #[test]
+    fn a_desktop_file_msipprov_did_not_write_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(dir.path());
+        let packaged = "[Desktop Entry]\nExec=/usr/bin/msipphone %u\n";
+        crate::fsutil::write_atomic(&s.desktop_path(), packaged.as_bytes(), false).unwrap();
+        let exe = Path::new("/opt/other/msipphone");
+        assert!(s
+            .unregister(exe, &all(), false)
+            .unwrap()
+            .iter()
+            .all(|c| c.status == ChangeStatus::Skipped));
+        assert!(s
+            .register(exe, &all(), false)
+            .unwrap()
+            .iter()
+            .all(|c| c.status == ChangeStatus::Skipped));
+        assert_eq!(std::fs::read_to_string(s.desktop_path()).unwrap(), packaged);
     }
 
     #[test]
