@@ -92,7 +92,8 @@ pub fn record_ini(state: &mut State, rendered: &IniDocument, secrets: &[String])
             let secret = is_password(section.name, entry.key)
                 || secrets
                     .iter()
-                    .any(|s| !s.is_empty() && entry.value.contains(s.as_str()));
+                    // As for masking: one or two characters match by chance.
+                    .any(|s| s.chars().count() >= 3 && entry.value.contains(s.as_str()));
             if secret {
                 state.written.remove(&id);
                 state.secrets.insert(id, state.hash_secret(entry.value));
