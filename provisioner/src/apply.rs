@@ -427,6 +427,14 @@ pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
     write_changes(&plan.target, &plan.files, state, force)
 }
 
+/// [`commit`] for a staging tree (`bulk --out`): no busy check and no
+/// backups; still one transaction with the state.
+pub fn commit_staging(plan: &Plan) -> Result<Committed, ApplyError> {
+    let state = (plan.state_old.as_deref() != Some(plan.state_new.as_slice()))
+        .then_some((plan.state_path.as_path(), plan.state_new.as_slice()));
+    write_files(&plan.target, &plan.files, state, false)
+}
+
 /// The one way files reach a target (apply and `check --fix`): busy check,
 /// backup of what changes, then one transaction with `extra` (the state)
 /// riding along. Unchanged files are not touched.
@@ -449,6 +457,23 @@ pub fn write_changes(
             return Err(ApplyError::Busy { busy });
         }
     }
+    write_files(target, files, extra, true)
+}
+
+/// Stages, backs up what changes (when `with_backup`), and commits.
+fn write_files(
+    target: &Path,
+    files: &[PlannedFile],
+    extra: Option<(&Path, &[u8])>,
+    with_backup: bool,
+) -> Result<Committed, ApplyError> {
+    let changed: Vec<&PlannedFile> = files
+        .iter()
+        .filter(|f| f.status() == FileStatus::Changed)
+        .collect();
+    if changed.is_empty() && extra.is_none() {
+        return Ok(Committed::default());
+    }
     let mut tx = Transaction::with_fault_injection();
     for file in &changed {
         // The ini may hold a plain password until MicroSIP encrypts it.
@@ -458,7 +483,7 @@ pub fn write_changes(
         tx.stage(path, bytes, true)?;
     }
     // Everything is staged; back up what will be replaced, then replace.
-    let backup = if changed.is_empty() {
+    let backup = if changed.is_empty() || !with_backup {
         None
     } else {
         let names: Vec<(String, Option<&[u8]>)> = changed

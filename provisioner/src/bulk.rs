@@ -149,14 +149,17 @@ pub fn read_users(path: &Path) -> Result<Vec<UserRow>, BulkError> {
         return Err(csv_err(1, format!("column {:?} appears twice", dup.1)));
     }
     let mut rows = Vec::new();
+    let mut lines = LineCounter::default();
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| line_of_record(body, p.byte()));
+            let line = e
+                .position()
+                .map_or(0, |p| LineCounter::default().line_of_record(body, p.byte()));
             csv_err(line, e.to_string())
         })?;
         let line = record
             .position()
-            .map_or(0, |p| line_of_record(body, p.byte()));
+            .map_or(0, |p| lines.line_of_record(body, p.byte()));
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // Excel leaves empty lines at the end
         }
@@ -178,15 +181,29 @@ pub fn read_users(path: &Path) -> Result<Vec<UserRow>, BulkError> {
     Ok(rows)
 }
 
-/// The 1-based line a record starts on. csv's own line counter and byte
-/// offset point at the end of the previous record (before blank lines), so
-/// skip those line ends and count.
-fn line_of_record(body: &[u8], byte: u64) -> u64 {
-    let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(body.len());
-    while at < body.len() && matches!(body[at], b'\r' | b'\n') {
-        at += 1;
+/// Finds the 1-based line each record starts on. csv's own line counter and
+/// byte offset point at the end of the previous record (before blank
+/// lines), so skip those line ends and count, going on from the previous
+/// record (records come in file order, so the whole file is counted once).
+#[derive(Default)]
+struct LineCounter {
+    at: usize,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn line_of_record(&mut self, body: &[u8], byte: u64) -> u64 {
+        let mut at = usize::try_from(byte).unwrap_or(usize::MAX).min(body.len());
+        while at < body.len() && matches!(body[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        if at < self.at {
+            *self = Self::default();
+        }
+        self.newlines += body[self.at..at].iter().filter(|&&b| b == b'\n').count() as u64;
+        self.at = at;
+        1 + self.newlines
     }
-    1 + body[..at].iter().filter(|&&b| b == b'\n').count() as u64
 }
 
 /// Renders the layout expression for a row into a relative folder.
@@ -295,8 +312,9 @@ fn render_row(
         policies: opts.policies.clone(),
     };
     let result = apply::plan_with(set, policy, &apply_opts).and_then(|plan| {
-        // Bulk output is a staging tree, not a live profile: no busy check.
-        apply::commit(&plan, true)?;
+        // Bulk output is a staging tree, not a live profile: no busy check,
+        // no backups (a first render has nothing to back up anyway).
+        apply::commit_staging(&plan)?;
         Ok(plan.changes())
     });
     match result {
