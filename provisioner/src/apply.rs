@@ -444,14 +444,9 @@ pub fn write_changes(
     extra: Option<(&Path, &[u8])>,
     force: bool,
 ) -> Result<Committed, ApplyError> {
-    let changed: Vec<&PlannedFile> = files
-        .iter()
-        .filter(|f| f.status() == FileStatus::Changed)
-        .collect();
-    if changed.is_empty() && extra.is_none() {
-        return Ok(Committed::default());
-    }
-    if !changed.is_empty() && !force {
+    // Only a write to the profile's files races a running phone; the
+    // state alone does not.
+    if !force && files.iter().any(|f| f.status() == FileStatus::Changed) {
         let busy = running_phones();
         if !busy.is_empty() {
             return Err(ApplyError::Busy { busy });
