@@ -74,16 +74,26 @@ impl Transaction {
     /// owner only.
     pub fn stage(&mut self, target: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
         let dir = parent_dir(target);
-        fs::create_dir_all(dir).map_err(fs_err("cannot create the folder", dir))?;
+        create_dirs_like_parent(dir).map_err(fs_err("cannot create the folder", dir))?;
         let previous = match fs::read(target) {
             Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => return Err(fs_err("cannot read", target)(e)),
         };
         let temp = temp_path(target);
+        let existing = fs::metadata(target).ok();
         let write = || -> io::Result<()> {
             let mut file = create_new(&temp, private)?;
             file.write_all(bytes)?;
+            match &existing {
+                Some(meta) => keep_owner_and_mode(&file, meta)?,
+                // A new file in someone's profile is theirs, like the folder.
+                None => {
+                    if let Ok(folder) = fs::metadata(dir) {
+                        give_to_owner_of(&file, &folder)?;
+                    }
+                }
+            }
             file.sync_all()
         };
         if let Err(e) = write() {
@@ -204,6 +214,68 @@ pub fn is_temp_file(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.') && n.contains(".msipprov-") && n.ends_with(".tmp"))
 }
 
+/// A replaced file keeps its owner and mode: an admin fixing a fleet of
+/// profiles (as root) must not leave users unable to read their own files.
+/// Only root can give a file away; for anyone else the file is theirs
+/// already, so a refused chown is not an error.
+#[cfg(unix)]
+fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::{fchown, MetadataExt, PermissionsExt};
+    if let Err(e) = fchown(file, Some(old.uid()), Some(old.gid())) {
+        if e.kind() != io::ErrorKind::PermissionDenied {
+            return Err(e);
+        }
+    }
+    file.set_permissions(fs::Permissions::from_mode(old.mode() & 0o7777))
+}
+
+/// Gives a new file to the owner of `folder` (only root can; others own it
+/// already).
+#[cfg(unix)]
+fn give_to_owner_of(file: &File, folder: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::{fchown, MetadataExt};
+    match fchown(file, Some(folder.uid()), Some(folder.gid())) {
+        Err(e) if e.kind() != io::ErrorKind::PermissionDenied => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Creates missing folders, each owned like the folder it is created in
+/// (so `.msipprov` in a user's profile is the user's, even when root made it).
+fn create_dirs_like_parent(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dirs_like_parent(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    #[cfg(unix)]
+    if let Some(folder) = dir.parent().and_then(|p| fs::metadata(p).ok()) {
+        use std::os::unix::fs::{chown, MetadataExt};
+        match chown(dir, Some(folder.uid()), Some(folder.gid())) {
+            Err(e) if e.kind() != io::ErrorKind::PermissionDenied => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// On Windows a new file inherits the folder's ACL, which in a profile
+/// folder is the user's; nothing to copy.
+#[cfg(not(unix))]
+fn keep_owner_and_mode(_: &File, _: &fs::Metadata) -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn give_to_owner_of(_: &File, _: &fs::Metadata) -> io::Result<()> {
+    Ok(())
+}
+
 fn create_new(path: &Path, private: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
@@ -285,6 +357,44 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o077, 0, "private files are the owner's only");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_keeps_its_owner_and_mode() {
+        use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a");
+        fs::write(&a, "old").unwrap();
+        fs::set_permissions(&a, fs::Permissions::from_mode(0o640)).unwrap();
+        // As root (CI), give it to `nobody` first, as a user's profile file.
+        let root = fs::metadata(&a).unwrap().uid() == 0;
+        if root {
+            chown(&a, Some(65534), Some(65534)).unwrap();
+        }
+        write_atomic(&a, b"new", true).unwrap();
+        let meta = fs::metadata(&a).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o640);
+        if root {
+            assert_eq!((meta.uid(), meta.gid()), (65534, 65534));
+        }
+        assert_eq!(fs::read(&a).unwrap(), b"new");
+        // New files and folders in someone's folder become theirs.
+        let profile = dir.path().join("profile");
+        fs::create_dir(&profile).unwrap();
+        if root {
+            chown(&profile, Some(65534), Some(65534)).unwrap();
+        }
+        write_atomic(&profile.join(".msipprov/state.json"), b"{}", true).unwrap();
+        if root {
+            for p in [
+                profile.join(".msipprov"),
+                profile.join(".msipprov/state.json"),
+            ] {
+                let m = fs::metadata(&p).unwrap();
+                assert_eq!((m.uid(), m.gid()), (65534, 65534), "{}", p.display());
+            }
         }
     }
 
