@@ -393,6 +393,36 @@ impl Lane {
             "callto stays Skype's: {command}"
         );
 
+        // Register never takes what belongs to another program: the
+        // user's choice (tel) or a machine-wide handler (sips, in HKLM).
+        self.reg_add(
+            r"HKLM\Software\Classes\sips\shell\open\command",
+            None,
+            r#""C:\Teams\Teams.exe" "%1""#,
+        );
+        let kept = self.msipprov_json(&[
+            "handlers",
+            "register",
+            "--exe",
+            EXE,
+            "--schemes",
+            "tel,sips",
+        ]);
+        assert_eq!(schemes(&kept)[0]["status"], "skipped", "{kept:#}");
+        assert!(
+            schemes(&kept)[0]["why"]
+                .as_str()
+                .is_some_and(|w| w.contains("Skype.tel")),
+            "{kept:#}"
+        );
+        assert_eq!(schemes(&kept)[1]["status"], "skipped", "{kept:#}");
+        assert!(
+            schemes(&kept)[1]["why"]
+                .as_str()
+                .is_some_and(|w| w.contains("every user")),
+            "{kept:#}"
+        );
+
         let taken = self.msipprov_json(&[
             "handlers",
             "register",

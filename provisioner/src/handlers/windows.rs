@@ -150,6 +150,32 @@ impl HandlerStore for RegistryStore {
         let mut changes = Vec::new();
         let mut taking = Vec::new();
         for scheme in schemes {
+            // Another program may own the scheme for this user (HKCU), for
+            // every user (HKLM), or by the user's own choice (UserChoice):
+            // each is theirs unless --force.
+            let machine = match HKCU.command(scheme)? {
+                None => HKLM.command(scheme)?.filter(|c| !is_ours(c, &ours)),
+                Some(_) => None,
+            };
+            let chosen = HKCU
+                .get(&format!("{USER_CHOICE}\\{scheme}\\UserChoice"), "ProgId")?
+                .filter(|p| !p.eq_ignore_ascii_case(PROGID) && !p.eq_ignore_ascii_case(scheme));
+            if !force {
+                if let Some(other) = machine {
+                    changes.push(SchemeChange::skipped(
+                        scheme,
+                        format!("owned by {other} (for every user)"),
+                    ));
+                    continue;
+                }
+                if let Some(progid) = chosen {
+                    changes.push(SchemeChange::skipped(
+                        scheme,
+                        format!("the user chose {progid}"),
+                    ));
+                    continue;
+                }
+            }
             match HKCU.command(scheme)? {
                 Some(other) if !is_ours(&other, &ours) && !force => {
                     changes.push(SchemeChange::skipped(scheme, format!("owned by {other}")));
