@@ -111,6 +111,13 @@ fn foreign(schemes: &[String], path: &Path) -> Vec<SchemeChange> {
         .collect()
 }
 
+/// The desktop file that opens `scheme` links now, per `mimeapps.list`.
+fn default_app(list: &IniDocument, scheme: &str) -> Option<String> {
+    list.get(DEFAULTS, &mime(scheme))
+        .and_then(first_app)
+        .map(str::to_owned)
+}
+
 /// The first desktop file of a `mimeapps.list` value (`a.desktop;b.desktop;`).
 fn first_app(value: &str) -> Option<&str> {
     value.split(';').map(str::trim).find(|s| !s.is_empty())
@@ -158,10 +165,7 @@ impl HandlerStore for XdgStore {
         let mut changes = Vec::new();
         for scheme in schemes {
             let key = mime(scheme);
-            let current = list
-                .get(DEFAULTS, &key)
-                .and_then(first_app)
-                .map(str::to_owned);
+            let current = default_app(&list, scheme);
             match current.as_deref() {
                 Some(other) if other != DESKTOP_FILE && !force => {
                     changes.push(SchemeChange::skipped(scheme, format!("owned by {other}")));
@@ -213,10 +217,7 @@ impl HandlerStore for XdgStore {
         let mut changes = Vec::new();
         for scheme in schemes {
             let key = mime(scheme);
-            let current = list
-                .get(DEFAULTS, &key)
-                .and_then(first_app)
-                .map(str::to_owned);
+            let current = default_app(&list, scheme);
             let declared = ours.contains(scheme);
             match current.as_deref() {
                 Some(other) if other != DESKTOP_FILE && !force => {
@@ -274,7 +275,7 @@ impl HandlerStore for XdgStore {
             .iter()
             .map(|scheme| {
                 let registered = ours.contains(scheme);
-                let owner = match list.get(DEFAULTS, &mime(scheme)).and_then(first_app) {
+                let owner = match default_app(&list, scheme).as_deref() {
                     Some(DESKTOP_FILE) if registered => Owner::Us,
                     Some(other) => Owner::Other(other.to_owned()),
                     None => Owner::Nobody,
