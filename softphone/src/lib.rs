@@ -2,6 +2,8 @@
 //! on MicroSIP's file formats (`microsip.ini` and `Contacts.xml`).
 //!
 //! The provisioner validates and writes every file through [`config`], so a
-//! format rule lives in exactly one place.
+//! format rule lives in exactly one place. [`sip`] is the sans-IO SIP user
+//! agent.
 
 pub mod config;
+pub mod sip;
