@@ -131,7 +131,7 @@ pub enum IniError {
 }
 
 /// One section's place in the document.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct SectionIndex {
     /// The name as written (empty for the lines before the first section).
     name: String,
@@ -154,6 +154,10 @@ pub struct IniDocument {
     sections: Vec<SectionIndex>,
     /// Lower-cased section name -> index into `sections` of its first occurrence.
     first_section: HashMap<String, usize>,
+    /// How many lines end in CRLF and in LF, for [`IniDocument::newline`]
+    /// (kept, not counted per call: building a file key by key with
+    /// [`IniDocument::set`] would otherwise be quadratic).
+    endings: (usize, usize),
 }
 
 impl PartialEq for IniDocument {
@@ -246,6 +250,7 @@ impl IniDocument {
             lines,
             sections: Vec::new(),
             first_section: HashMap::new(),
+            endings: (0, 0),
         };
         doc.reindex();
         doc
@@ -291,6 +296,46 @@ impl IniDocument {
                 .or_insert(i);
         }
         self.sections = sections;
+        self.endings = self
+            .lines
+            .iter()
+            .fold((0, 0), |(crlf, lf), line| match line.ending {
+                LineEnding::CrLf => (crlf + 1, lf),
+                LineEnding::Lf => (crlf, lf + 1),
+                LineEnding::None => (crlf, lf),
+            });
+    }
+
+    fn count_ending(&mut self, ending: LineEnding) {
+        match ending {
+            LineEnding::CrLf => self.endings.0 += 1,
+            LineEnding::Lf => self.endings.1 += 1,
+            LineEnding::None => {}
+        }
+    }
+
+    /// Updates the index for a line inserted at `at` into the section
+    /// `section` (an index into `sections`), without rescanning the file.
+    fn index_inserted(&mut self, section: usize, at: usize, key: &str) {
+        for s in &mut self.sections {
+            if s.header.is_some_and(|h| h >= at) {
+                s.header = s.header.map(|h| h + 1);
+            }
+            if s.start > at {
+                s.start += 1;
+            }
+            if s.end >= at {
+                s.end += 1;
+            }
+            for line in s.keys.values_mut() {
+                if *line >= at {
+                    *line += 1;
+                }
+            }
+        }
+        if let Some(s) = self.sections.get_mut(section) {
+            s.keys.entry(key.to_lowercase()).or_insert(at);
+        }
     }
 
     /// Writes the document back to bytes in its encoding.
@@ -321,14 +366,7 @@ impl IniDocument {
     /// The line ending new lines get: the one most lines of the file use,
     /// CRLF (MicroSIP's) for a new or single-line file.
     pub fn newline(&self) -> LineEnding {
-        let (mut crlf, mut lf) = (0usize, 0usize);
-        for line in &self.lines {
-            match line.ending {
-                LineEnding::CrLf => crlf += 1,
-                LineEnding::Lf => lf += 1,
-                LineEnding::None => {}
-            }
-        }
+        let (crlf, lf) = self.endings;
         if lf > crlf {
             LineEnding::Lf
         } else {
@@ -475,31 +513,37 @@ impl IniDocument {
             }
             let text = replace_value(&line.text, value);
             let ending = line.ending;
+            // Same key on the same line: the index still holds.
             self.lines[i] = Line::new(text, ending);
-            self.reindex();
             return Ok(Edit::Replaced);
         }
         let newline = self.newline();
         let text = format!("{key}={value}");
-        let at = match self.section_index(section) {
+        let Some(&section_at) = self.first_section.get(&section.to_lowercase()) else {
+            // A new section goes at the end; rare enough to rescan.
+            self.end_last_line(newline);
+            self.lines.push(Line::new(format!("[{section}]"), newline));
+            self.lines.push(Line::new(text, newline));
+            self.reindex();
+            return Ok(Edit::Added);
+        };
+        let at = match self.sections.get(section_at) {
             Some(s) => {
                 let last_entry = (s.start..s.end)
                     .rev()
                     .find(|&i| matches!(self.lines[i].kind, LineKind::Entry { .. }));
                 last_entry.map_or(s.start, |i| i + 1)
             }
-            None => {
-                self.end_last_line(newline);
-                self.lines.push(Line::new(format!("[{section}]"), newline));
-                self.lines.len()
-            }
+            None => self.lines.len(),
         };
         // The line we insert after may be the file's unterminated last line.
         if at > 0 && self.lines[at - 1].ending == LineEnding::None {
             self.lines[at - 1].ending = newline;
+            self.count_ending(newline);
         }
         self.lines.insert(at, Line::new(text, newline));
-        self.reindex();
+        self.count_ending(newline);
+        self.index_inserted(section_at, at, key);
         Ok(Edit::Added)
     }
 
@@ -565,6 +609,33 @@ fn replace_value(line: &str, value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    /// The kept index equals a fresh scan of the lines.
+    fn assert_index_fresh(doc: &IniDocument) {
+        let mut fresh = doc.clone();
+        fresh.reindex();
+        assert_eq!(doc.sections, fresh.sections);
+        assert_eq!(doc.first_section, fresh.first_section);
+        assert_eq!(doc.endings, fresh.endings);
+    }
+
+    proptest! {
+        #[test]
+        fn set_keeps_the_index_as_a_rescan_would(
+            start in "(\\[[ab]\\]\r?\n|[a-c]=[0-9]\r?\n|;x\n|\n){0,8}",
+            edits in proptest::collection::vec(("[ABC]|a|b", "[a-dA-D]", "[0-9]{0,2}"), 0..12),
+        ) {
+            let mut doc = IniDocument::parse(start.as_bytes()).unwrap();
+            for (section, key, value) in &edits {
+                doc.set(section, key, value).unwrap();
+                assert_index_fresh(&doc);
+                prop_assert_eq!(doc.get(section, key), Some(value.as_str()));
+            }
+            let reread = IniDocument::parse(&doc.to_bytes()).unwrap();
+            prop_assert_eq!(&reread, &doc);
+        }
+    }
     use super::*;
 
     fn doc(text: &str) -> IniDocument {
