@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use softphone::config::{
-    validate_ini, ContactList, Diagnostic, FileKind, IniDocument, CONTACTS_FILE_NAME, INI_FILE_NAME,
+    validate_document, validate_ini, ContactList, Diagnostic, FileKind, IniDocument,
+    CONTACTS_FILE_NAME, INI_FILE_NAME,
 };
 use thiserror::Error;
 
@@ -256,9 +257,9 @@ pub fn plan_with(
         tracing::warn!("{warning}");
     }
     let target = opts.target.clone();
-    let mut state = State::load(&target);
     let state_path = state::path(&target);
     let state_old = read_optional(&state_path)?;
+    let mut state = State::from_file_bytes(&state_path, state_old.as_deref());
 
     // The ini.
     let ini_path = target.join(INI_FILE_NAME);
@@ -321,8 +322,16 @@ pub fn plan_with(
         ));
     }
     let ini_new = merged.doc.to_bytes();
-    // What we write must be what the phone reads: check the merged file too.
-    let (_, merged_problems) = validate_ini(&ini_new);
+    // What we write must be what the phone reads: check the merged file too,
+    // unless it is, line for line and in the same encoding, the rendered
+    // file checked above (which had no errors, or we would have stopped).
+    let same_as_rendered = merged.doc.encoding() == softphone::config::Encoding::Utf16LeBom
+        && merged.doc.to_text() == rendered.ini;
+    let merged_problems = if same_as_rendered {
+        Vec::new()
+    } else {
+        validate_document(&merged.doc)
+    };
     let new_errors: Vec<Diagnostic> = merged_problems
         .into_iter()
         .filter(|d| {

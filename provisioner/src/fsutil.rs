@@ -74,25 +74,16 @@ impl Transaction {
     /// owner only.
     pub fn stage(&mut self, target: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
         let dir = parent_dir(target);
-        create_dirs_like_parent(dir).map_err(fs_err("cannot create the folder", dir))?;
-        let previous = match fs::read(target) {
-            Ok(bytes) => Some(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(fs_err("cannot read", target)(e)),
-        };
+        let folder = ensure_dir(dir).map_err(fs_err("cannot create the folder", dir))?;
+        let existing = read_existing(target).map_err(fs_err("cannot read", target))?;
         let temp = temp_path(target);
-        let existing = fs::metadata(target).ok();
         let write = || -> io::Result<()> {
             let mut file = create_new(&temp, private)?;
             file.write_all(bytes)?;
             match &existing {
-                Some(meta) => keep_owner_and_mode(&file, meta)?,
+                Some((_, meta)) => keep_owner_and_mode(&file, meta)?,
                 // A new file in someone's profile is theirs, like the folder.
-                None => {
-                    if let Ok(folder) = fs::metadata(dir) {
-                        give_to_owner_of(&file, &folder)?;
-                    }
-                }
+                None => give_to_owner_of(&file, &folder)?,
             }
             file.sync_all()
         };
@@ -100,11 +91,15 @@ impl Transaction {
             let _ = fs::remove_file(&temp);
             return Err(fs_err("cannot write", &temp)(e));
         }
+        let (previous, permissions) = match existing {
+            Some((bytes, meta)) => (Some(bytes), Some(meta.permissions())),
+            None => (None, None),
+        };
         self.staged.push(Staged {
             target: target.to_owned(),
             temp: Some(temp),
             previous,
-            permissions: fs::metadata(target).ok().map(|m| m.permissions()),
+            permissions,
         });
         Ok(())
     }
@@ -144,8 +139,12 @@ impl Transaction {
                 return Err(fs_err("cannot replace", &file.target)(e));
             }
         }
+        let mut synced: Vec<&Path> = Vec::new();
         for dir in staged.iter().map(|s| parent_dir(&s.target)) {
-            sync_dir(dir);
+            if !synced.contains(&dir) {
+                sync_dir(dir);
+                synced.push(dir);
+            }
         }
         Ok(())
     }
@@ -203,8 +202,10 @@ fn temp_path(target: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    static PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent_dir(target).join(format!(".{name}.msipprov-{}-{n}.tmp", std::process::id()))
+    let pid = PID.get_or_init(std::process::id);
+    parent_dir(target).join(format!(".{name}.msipprov-{pid}-{n}.tmp"))
 }
 
 /// Whether `path` is one of our temporary files.
@@ -234,34 +235,69 @@ fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
 #[cfg(unix)]
 fn give_to_owner_of(file: &File, folder: &fs::Metadata) -> io::Result<()> {
     use std::os::unix::fs::{fchown, MetadataExt};
+    if owned_by_us(folder) {
+        return Ok(()); // what we create is ours already
+    }
     match fchown(file, Some(folder.uid()), Some(folder.gid())) {
         Err(e) if e.kind() != io::ErrorKind::PermissionDenied => Err(e),
         _ => Ok(()),
     }
 }
 
-/// Creates missing folders, each owned like the folder it is created in
-/// (so `.msipprov` in a user's profile is the user's, even when root made it).
-fn create_dirs_like_parent(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
+/// Whether what this process creates would get `meta`'s owner and group
+/// anyway (then a chown is a wasted system call per file: bulk writes
+/// hundreds of thousands).
+#[cfg(unix)]
+fn owned_by_us(meta: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    static US: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
+    // SAFETY: geteuid and getegid cannot fail and touch no memory.
+    let (uid, gid) = *US.get_or_init(|| unsafe { (libc::geteuid(), libc::getegid()) });
+    meta.uid() == uid && meta.gid() == gid
+}
+
+/// The target's bytes and metadata, from one open (`None`: no file).
+fn read_existing(target: &Path) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
+    use std::io::Read;
+    let mut file = match File::open(target) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata()?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(Some((bytes, meta)))
+}
+
+/// Creates `dir` and its missing parents, each owned like the folder it is
+/// created in (so `.msipprov` in a user's profile is the user's, even when
+/// root made it). Returns the folder's metadata.
+fn ensure_dir(dir: &Path) -> io::Result<fs::Metadata> {
+    if let Ok(meta) = fs::metadata(dir) {
+        if meta.is_dir() {
+            return Ok(meta);
+        }
     }
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dirs_like_parent(parent)?;
-    }
+    let parent = match dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => Some(ensure_dir(parent)?),
+        None => None,
+    };
     match fs::create_dir(dir) {
         Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
         _ => {}
     }
     #[cfg(unix)]
-    if let Some(folder) = dir.parent().and_then(|p| fs::metadata(p).ok()) {
+    if let Some(folder) = parent.filter(|p| !owned_by_us(p)) {
         use std::os::unix::fs::{chown, MetadataExt};
         match chown(dir, Some(folder.uid()), Some(folder.gid())) {
             Err(e) if e.kind() != io::ErrorKind::PermissionDenied => return Err(e),
             _ => {}
         }
     }
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = parent;
+    fs::metadata(dir)
 }
 
 /// On Windows a new file inherits the folder's ACL, which in a profile

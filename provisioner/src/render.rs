@@ -33,9 +33,9 @@ use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
 };
 use serde_json::Value as Json;
-use softphone::config::encoding::{encode, Encoding};
+use softphone::config::encoding::Encoding;
 use softphone::config::{
-    account, settings, validate_ini, Account, ContactList, Diagnostic, Settings,
+    account, settings, validate_document, Account, ContactList, Diagnostic, IniDocument, Settings,
 };
 use softphone::config::{CONTACTS_FILE_NAME, INI_FILE_NAME};
 
@@ -314,27 +314,32 @@ fn map_error(err: &Error, file: &TemplateFile) -> RenderError {
     }
 }
 
-/// Compiles one template to find syntax errors when a set is loaded.
-pub(crate) fn compile_check(file: &TemplateFile) -> Result<(), TemplateError> {
+/// Compiles a set's templates, once, when the set is loaded: a syntax
+/// error is found before anything renders.
+pub(crate) fn compile(
+    ini: &TemplateFile,
+    contacts: Option<&TemplateFile>,
+) -> Result<Environment<'static>, TemplateError> {
     let mut env = environment();
-    env.add_template_owned(file.name, file.source.clone())
-        .map_err(|err| TemplateError::TemplateSyntax {
-            file: file.display.clone(),
-            line: err.line(),
-            message: err.detail().map_or_else(
-                || err.kind().to_string(),
-                |d| format!("{}: {d}", err.kind()),
-            ),
-        })
+    for file in std::iter::once(ini).chain(contacts) {
+        env.add_template_owned(file.name, file.source.clone())
+            .map_err(|err| TemplateError::TemplateSyntax {
+                file: file.display.clone(),
+                line: err.line(),
+                message: err.detail().map_or_else(
+                    || err.kind().to_string(),
+                    |d| format!("{}: {d}", err.kind()),
+                ),
+            })?;
+    }
+    Ok(env)
 }
 
 fn render_one(
-    env: &mut Environment<'static>,
+    env: &Environment<'static>,
     file: &TemplateFile,
     ctx: &Value,
 ) -> Result<String, RenderError> {
-    env.add_template_owned(file.name, file.source.clone())
-        .map_err(|e| map_error(&e, file))?;
     let template = env
         .get_template(file.name)
         .map_err(|e| map_error(&e, file))?;
@@ -344,10 +349,18 @@ fn render_one(
 
 /// CRLF line ends, and a final one.
 fn crlf(text: &str) -> String {
-    let mut out = text
-        .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .replace('\n', "\r\n");
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                chars.next_if_eq(&'\n');
+                out.push_str("\r\n");
+            }
+            '\n' => out.push_str("\r\n"),
+            c => out.push(c),
+        }
+    }
     if !out.is_empty() && !out.ends_with("\r\n") {
         out.push_str("\r\n");
     }
@@ -361,11 +374,11 @@ fn crlf(text: &str) -> String {
 /// from the template engine and may: pass messages through [`Vars::mask`]
 /// before showing them.
 pub fn render(set: &TemplateSet, vars: &Vars) -> Result<Rendered, RenderError> {
-    let mut env = environment();
+    let env = set.compiled();
     let ctx = to_value(vars.value());
-    let ini = render_one(&mut env, set.ini_template(), &ctx)?;
+    let ini = render_one(env, set.ini_template(), &ctx)?;
     let contacts = match set.contacts_template() {
-        Some(file) => Some(render_one(&mut env, file, &ctx)?),
+        Some(file) => Some(render_one(env, file, &ctx)?),
         None => None,
     };
     Ok(Rendered { ini, contacts })
@@ -377,14 +390,17 @@ fn rendered_name(file: &str, template: &TemplateFile) -> PathBuf {
 }
 
 /// Checks the rendered files as `msipprov lint` checks files on disk: the ini
-/// as MicroSIP's UTF-16 LE file ([`validate_ini`]), the contacts with
+/// as MicroSIP's UTF-16 LE file ([`validate_document`]), the contacts with
 /// [`ContactList::validate`]; plus a warning for each `[Settings]` or
 /// `[AccountN]` key MicroSIP does not read. Every diagnostic names the
 /// rendered file and its template. Any error means nothing may be written.
 pub fn check(rendered: &Rendered, set: &TemplateSet) -> Vec<Diagnostic> {
     let ini_name = rendered_name(INI_FILE_NAME, set.ini_template());
-    let (doc, mut found) = validate_ini(&encode(&rendered.ini, Encoding::Utf16LeBom));
-    if let Some(doc) = doc {
+    // The text as the UTF-16 LE file it is written as: the document read
+    // from those bytes is the one built from the text.
+    let doc = IniDocument::from_text(Encoding::Utf16LeBom, &rendered.ini);
+    let mut found = validate_document(&doc);
+    {
         for section in doc.all_sections() {
             let known: fn(&str) -> bool = if section.name.eq_ignore_ascii_case(settings::SECTION) {
                 |key| {
@@ -435,6 +451,7 @@ mod tests {
     use super::*;
     use crate::template::{embedded, Manifest};
     use crate::vars::{resolve, VarSources};
+    use softphone::config::encoding::encode;
     use softphone::config::IniDocument;
     use std::path::Path;
 

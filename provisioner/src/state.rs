@@ -84,8 +84,14 @@ impl State {
     /// rewrite of a password MicroSIP encrypted, never the user's data.
     pub fn load(target: &Path) -> Self {
         let file = path(target);
-        match std::fs::read(&file) {
-            Ok(bytes) => match serde_json::from_slice::<State>(&bytes) {
+        Self::from_file_bytes(&file, std::fs::read(&file).ok().as_deref())
+    }
+
+    /// The state held by `bytes`, the content of `file` (`None`: no file),
+    /// for callers that read the file themselves.
+    pub fn from_file_bytes(file: &Path, bytes: Option<&[u8]>) -> Self {
+        match bytes {
+            Some(bytes) => match serde_json::from_slice::<State>(bytes) {
                 Ok(state) if state.version == FORMAT_VERSION => state,
                 Ok(state) => {
                     tracing::warn!(
@@ -100,7 +106,7 @@ impl State {
                     Self::new()
                 }
             },
-            Err(_) => Self::new(),
+            None => Self::new(),
         }
     }
 

@@ -592,6 +592,9 @@ pub struct TemplateSet {
     origin: Origin,
     ini: TemplateFile,
     contacts: Option<TemplateFile>,
+    /// Both templates compiled once, at load: a bulk run renders them for
+    /// every user, and compiling is most of a render's cost.
+    compiled: minijinja::Environment<'static>,
 }
 
 /// The built-in template set of that name (only `default` exists), as shipped
@@ -698,15 +701,14 @@ impl TemplateSet {
         contacts: Option<TemplateFile>,
     ) -> Result<TemplateSet, TemplateError> {
         let manifest = Manifest::parse(manifest_text, manifest_file, fallback_name)?;
-        for file in std::iter::once(&ini).chain(contacts.as_ref()) {
-            crate::render::compile_check(file)?;
-        }
+        let compiled = crate::render::compile(&ini, contacts.as_ref())?;
         Ok(TemplateSet {
             name: manifest.name.clone(),
             manifest,
             origin,
             ini,
             contacts,
+            compiled,
         })
     }
 
@@ -739,6 +741,11 @@ impl TemplateSet {
     /// The `Contacts.xml` template, when the set has one.
     pub fn contacts_template(&self) -> Option<&TemplateFile> {
         self.contacts.as_ref()
+    }
+
+    /// The compiled templates, ready to render.
+    pub(crate) fn compiled(&self) -> &minijinja::Environment<'static> {
+        &self.compiled
     }
 
     /// A set built from text (the embedded default, and tests); `suffix`

@@ -280,7 +280,7 @@ impl IniDocument {
                 }
                 LineKind::Entry { key, .. } => {
                     if let Some(last) = sections.last_mut() {
-                        last.keys.entry(key.to_lowercase()).or_insert(i);
+                        last.keys.entry(fold(key).into_owned()).or_insert(i);
                     }
                 }
                 _ => {}
@@ -292,7 +292,7 @@ impl IniDocument {
         self.first_section.clear();
         for (i, section) in sections.iter().enumerate().skip(1) {
             self.first_section
-                .entry(section.name.to_lowercase())
+                .entry(fold(&section.name).into_owned())
                 .or_insert(i);
         }
         self.sections = sections;
@@ -334,7 +334,7 @@ impl IniDocument {
             }
         }
         if let Some(s) = self.sections.get_mut(section) {
-            s.keys.entry(key.to_lowercase()).or_insert(at);
+            s.keys.entry(fold(key).into_owned()).or_insert(at);
         }
     }
 
@@ -386,7 +386,7 @@ impl IniDocument {
             .iter()
             .enumerate()
             .skip(1)
-            .filter(|(i, s)| self.first_section.get(&s.name.to_lowercase()) == Some(i))
+            .filter(|(i, s)| self.first_section.get(fold(&s.name).as_ref()) == Some(i))
             .map(|(_, s)| s.name.as_str())
     }
 
@@ -400,12 +400,12 @@ impl IniDocument {
 
     /// Whether `[section]` exists (case-insensitive).
     pub fn has_section(&self, section: &str) -> bool {
-        self.first_section.contains_key(&section.to_lowercase())
+        self.first_section.contains_key(fold(section).as_ref())
     }
 
     fn section_index(&self, section: &str) -> Option<&SectionIndex> {
         self.first_section
-            .get(&section.to_lowercase())
+            .get(fold(section).as_ref())
             .and_then(|&i| self.sections.get(i))
     }
 
@@ -439,7 +439,7 @@ impl IniDocument {
     fn key_line_index(&self, section: &str, key: &str) -> Option<usize> {
         self.section_index(section)?
             .keys
-            .get(&key.to_lowercase())
+            .get(fold(key).as_ref())
             .copied()
     }
 
@@ -519,7 +519,7 @@ impl IniDocument {
         }
         let newline = self.newline();
         let text = format!("{key}={value}");
-        let Some(&section_at) = self.first_section.get(&section.to_lowercase()) else {
+        let Some(&section_at) = self.first_section.get(fold(section).as_ref()) else {
             // A new section goes at the end; rare enough to rescan.
             self.end_last_line(newline);
             self.lines.push(Line::new(format!("[{section}]"), newline));
@@ -584,6 +584,19 @@ impl IniDocument {
                 last.ending = newline;
             }
         }
+    }
+}
+
+/// A name as the index keys it: lower-cased, as Windows compares profile
+/// names without regard to case. ASCII names (nearly all) take the fast
+/// path, and lower-case ones are not copied.
+fn fold(name: &str) -> std::borrow::Cow<'_, str> {
+    if !name.is_ascii() {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    } else if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        std::borrow::Cow::Owned(name.to_ascii_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(name)
     }
 }
 

@@ -25,7 +25,7 @@ pub use document::{Edit, Entry, IniDocument, IniError, SectionView};
 pub use encoding::{Encoding, LineEnding};
 pub use kind::{detect_kind, FileKind};
 pub use settings::Settings;
-pub use validate::{validate_contacts, validate_file, validate_ini};
+pub use validate::{validate_contacts, validate_document, validate_file, validate_ini};
 
 /// The file name of MicroSIP's settings file (named after `microsip.exe`).
 pub const INI_FILE_NAME: &str = "microsip.ini";

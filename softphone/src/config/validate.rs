@@ -47,13 +47,21 @@ pub fn validate_ini(bytes: &[u8]) -> (Option<IniDocument>, Vec<Diagnostic>) {
         }
         Err(e) => return (None, vec![Diagnostic::error(0, e.to_string())]),
     };
-    let mut out = Vec::new();
-    check_encoding(&doc, &mut out);
-    check_lines(&doc, &mut out);
-    check_sections(&doc, &mut out);
-    check_accounts(&doc, &mut out);
-    out.sort_by_key(|d| (d.line, d.severity));
+    let out = validate_document(&doc);
     (Some(doc), out)
+}
+
+/// Checks a document already in memory, as [`validate_ini`] checks the
+/// bytes it would be written as (a document's bytes read back are the same
+/// document), sorted by line.
+pub fn validate_document(doc: &IniDocument) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    check_encoding(doc, &mut out);
+    check_lines(doc, &mut out);
+    check_sections(doc, &mut out);
+    check_accounts(doc, &mut out);
+    out.sort_by_key(|d| (d.line, d.severity));
+    out
 }
 
 fn decode_diagnostic(e: &DecodeError) -> Diagnostic {
