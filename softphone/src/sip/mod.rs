@@ -15,6 +15,7 @@ pub mod auth;
 pub mod headers;
 pub mod sdp;
 pub mod transaction;
+pub mod ua;
 pub mod wire;
 
 use std::net::SocketAddr;
