@@ -11,6 +11,7 @@ use provisioner::exit;
 use provisioner::handlers::ChangeStatus;
 use provisioner::lint::{lint_files, Summary};
 use provisioner::merge::Mode;
+use provisioner::remote::RemoteInputs;
 use provisioner::vars::VarSources;
 use serde_json::json;
 
@@ -33,6 +34,14 @@ enum Command {
     /// Without --template the embedded `default` set is used, so
     /// `msipprov apply --set server=pbx --set username=alice --set password=...`
     /// works with no files at all.
+    ///
+    /// --template and --vars also take http(s) URLs: a template is then a bundle made by
+    /// `msipprov pack`. Downloads are cached per user; a second run sends If-None-Match /
+    /// If-Modified-Since, and when the server cannot be reached the last good cached copy is
+    /// used and the report says `offline`. Credentials come only from the environment:
+    /// MSIPPROV_HTTP_TOKEN (bearer) or MSIPPROV_HTTP_USER + MSIPPROV_HTTP_PASSWORD (basic).
+    /// Also: MSIPPROV_CACHE_DIR, MSIPPROV_HTTP_TIMEOUT (seconds per attempt, default 15),
+    /// MSIPPROV_HTTP_RETRIES (default 2), HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
     #[command(after_help = exit::HELP)]
     Apply(ApplyArgs),
     /// Render one profile per row of a CSV user list into OUT/<layout>/ (same path as apply, in parallel).
@@ -43,15 +52,18 @@ enum Command {
         /// The user list: UTF-8 CSV (with or without BOM), `;` or `,` delimited; the header names the variables.
         #[arg(long, value_name = "CSV")]
         users: PathBuf,
-        /// Template set: a name under the templates folder, or a folder path.
+        /// Template set: a name under the templates folder, a folder path, or an http(s) URL of a bundle (`msipprov pack`).
         #[arg(long, short = 't', default_value = "default")]
         template: String,
         /// Where named template sets live.
         #[arg(long, value_name = "DIR")]
         templates_dir: Option<PathBuf>,
-        /// Variables shared by every user, TOML or JSON (repeatable); each row's columns win.
-        #[arg(long = "vars", value_name = "FILE")]
+        /// Variables shared by every user, TOML or JSON, a file or an http(s) URL (repeatable); each row's columns win.
+        #[arg(long = "vars", value_name = "FILE|URL")]
         vars: Vec<PathBuf>,
+        /// Trusted public key for remote files (see `apply --help`; repeatable).
+        #[arg(long = "trust", value_name = "KEY")]
+        trust: Vec<String>,
         /// Policy file (repeatable; later files win).
         #[arg(long = "policy", value_name = "FILE")]
         policies: Vec<PathBuf>,
@@ -123,6 +135,46 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Pack a template set folder into a .tar.gz bundle to serve over http(s) (optionally signed).
+    ///
+    /// The same folder always packs to the same bytes (sorted entries, fixed times and owners);
+    /// hidden files are left out, a symbolic link is an error. --sign writes the detached
+    /// signature OUT.sig beside the bundle; serve both side by side.
+    #[command(after_help = exit::HELP)]
+    Pack {
+        /// The template set folder (template.toml, microsip.ini.j2, ...); it is checked first.
+        dir: PathBuf,
+        /// The bundle to write, e.g. corporate.tar.gz.
+        #[arg(long, short = 'o', value_name = "FILE")]
+        out: PathBuf,
+        /// Sign with this private key (from `msipprov keygen`): writes OUT.sig beside the bundle.
+        #[arg(long, value_name = "KEYFILE")]
+        sign: Option<PathBuf>,
+    },
+    /// Make an Ed25519 key pair for signing: KEYFILE (private, owner-only) and KEYFILE.pub.
+    ///
+    /// Never overwrites an existing key file. Give KEYFILE.pub (or the base64 line in it) to
+    /// `--trust`, or list it under `trust` in msipprov.toml.
+    #[command(after_help = exit::HELP)]
+    Keygen {
+        /// The private key file to write; the public key goes to KEYFILE.pub.
+        #[arg(
+            long,
+            short = 'o',
+            value_name = "KEYFILE",
+            default_value = "msipprov.key"
+        )]
+        out: PathBuf,
+    },
+    /// Sign a file to serve (a vars file, or a bundle again): writes FILE.sig beside it.
+    #[command(after_help = exit::HELP)]
+    Sign {
+        /// The file to sign.
+        file: PathBuf,
+        /// The private key (from `msipprov keygen`).
+        #[arg(long, value_name = "KEYFILE")]
+        key: PathBuf,
+    },
     /// Check microsip.ini and Contacts.xml files and print every problem as FILE:LINE: message.
     ///
     /// The kind of each file is detected from its content. Exit codes:
@@ -180,28 +232,57 @@ struct HandlerArgs {
 
 #[derive(Args)]
 struct TemplateArgs {
-    /// Template set: a name under the templates folder, or a folder path.
+    /// Template set: a name under the templates folder, a folder path, or an http(s) URL of a bundle (`msipprov pack`).
     #[arg(long, short = 't', default_value = "default")]
     template: String,
     /// Where named template sets live (default: `templates/` beside msipprov, else the embedded `default`).
     #[arg(long, value_name = "DIR")]
     templates_dir: Option<PathBuf>,
-    /// Variables file, TOML or JSON (repeatable; later files win).
-    #[arg(long = "vars", value_name = "FILE")]
+    /// Variables file, TOML or JSON, or its http(s) URL (repeatable; later files win).
+    #[arg(long = "vars", value_name = "FILE|URL")]
     vars: Vec<PathBuf>,
     /// One variable, KEY=VALUE; dotted keys nest (repeatable; wins over files).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+    /// Trusted public key, a KEYFILE.pub or its base64 line (repeatable): every remote file must
+    /// then carry a valid detached signature URL.sig by one of them, else nothing is written.
+    /// Keys are also read from `trust = [...]` in msipprov.toml beside msipprov (or $MSIPPROV_CONFIG).
+    #[arg(long = "trust", value_name = "KEY")]
+    trust: Vec<String>,
 }
 
 impl TemplateArgs {
-    fn sources(&self) -> VarSources {
+    /// The variable sources, with `files` standing for --vars (remote ones fetched).
+    fn sources(&self, files: Vec<PathBuf>) -> VarSources {
         VarSources {
-            files: self.vars.clone(),
+            files,
             sets: self.set.clone(),
             env: provisioner::vars::process_env(),
         }
     }
+}
+
+/// Fetches the remote --template and --vars (see `provisioner::remote`);
+/// returns the inputs and the local template spec and vars files to use.
+fn prepare_remote(
+    template: &str,
+    vars: &[PathBuf],
+    trust: &[String],
+) -> Result<(RemoteInputs, String, Vec<PathBuf>), provisioner::remote::RemoteError> {
+    let any_url = provisioner::fetch::is_url(template)
+        || vars
+            .iter()
+            .any(|v| v.to_str().is_some_and(provisioner::fetch::is_url));
+    // A local-only run reads no config file: the logon fast path stays as it was.
+    let keys = if any_url || !trust.is_empty() {
+        provisioner::remote::trusted_keys(trust)?
+    } else {
+        Vec::new()
+    };
+    let mut remote = RemoteInputs::new(keys);
+    let template = remote.template(template)?;
+    let vars = remote.vars(vars)?;
+    Ok((remote, template, vars))
 }
 
 #[derive(Args)]
@@ -269,32 +350,46 @@ fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Apply(args) => run_apply(&args),
         Command::Render { template, out } => run_render(&template, &out),
+        Command::Pack { dir, out, sign } => run_pack(&dir, &out, sign.as_deref()),
+        Command::Keygen { out } => run_keygen(&out),
+        Command::Sign { file, key } => run_sign(&file, &key),
         Command::Handlers(action) => run_handlers(action),
         Command::Bulk {
             users,
             template,
             templates_dir,
             vars,
+            trust,
             policies,
             out,
             layout,
             jobs,
             json,
             quiet,
-        } => run_bulk(
-            &provisioner::bulk::BulkOptions {
-                users,
-                template,
-                templates_dir,
-                vars_files: vars,
-                policies,
-                out,
-                layout,
-                jobs,
-            },
-            json,
-            quiet,
-        ),
+        } => {
+            let (remote, template, vars_files) = match prepare_remote(&template, &vars, &trust) {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    eprintln!("msipprov: {e}");
+                    return Ok(exit::ERROR);
+                }
+            };
+            run_bulk(
+                &provisioner::bulk::BulkOptions {
+                    users,
+                    template,
+                    templates_dir,
+                    vars_files,
+                    policies,
+                    out,
+                    layout,
+                    jobs,
+                },
+                &remote,
+                json,
+                quiet,
+            )
+        }
         Command::Rollback {
             target,
             json,
@@ -347,16 +442,25 @@ fn default_target(target: Option<PathBuf>) -> Result<PathBuf> {
 
 fn run_apply(args: &ApplyArgs) -> Result<u8> {
     let target = default_target(args.target.clone())?;
+    let t = &args.template;
+    let (remote, template, vars_files) = match prepare_remote(&t.template, &t.vars, &t.trust) {
+        Ok(prepared) => prepared,
+        Err(e) => return remote_failed(args, &target, &e.to_string()),
+    };
     let opts = ApplyOptions {
-        template: args.template.template.clone(),
+        template,
         templates_dir: args.template.templates_dir.clone(),
-        sources: args.template.sources(),
+        sources: args.template.sources(vars_files),
         target: target.clone(),
         mode: args.mode,
         contacts_mode: args.contacts,
         policies: args.policies.clone(),
     };
-    let outcome = apply::plan(&opts).and_then(|plan| {
+    let mut cache_warnings = Vec::new();
+    let outcome = apply::plan(&opts).and_then(|mut plan| {
+        // The remote files rendered a valid profile: they are the last known good.
+        cache_warnings = remote.remember();
+        plan.template = remote.describe(&plan.template);
         let committed = if args.dry_run {
             None
         } else {
@@ -387,9 +491,27 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
         Err(e) => (e.exit_code(), "failed"),
     };
     // A log that cannot be written must not turn a done apply into a failure.
+    for w in &cache_warnings {
+        eprintln!("msipprov: warning: {w}");
+    }
     if let Some(log) = &args.log {
-        if let Err(e) = append_log(log, &opts, result, code, &outcome) {
+        let mut detail = match &outcome {
+            Ok((plan, _)) => plan
+                .files
+                .iter()
+                .map(|f| format!("{}:{}", f.file_name(), f.status().as_str()))
+                .collect::<Vec<_>>()
+                .join(","),
+            Err(e) => format!("error={:?}", remote.describe(&e.to_string())),
+        };
+        push_remote_log(&mut detail, &remote);
+        if let Err(e) = append_log(log, &t.template, &target, result, code, &detail) {
             eprintln!("msipprov: warning: {e:#}");
+        }
+    }
+    if !args.json && !args.quiet {
+        for item in &remote.items {
+            println!("{}", item.line());
         }
     }
     match &outcome {
@@ -412,6 +534,8 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                         "backup": backup,
                         "handlers": match &handlers { Some(Ok(c)) => json!(c), _ => json!([]) },
                         "handlers_error": handler_error,
+                        "remote": remote.items,
+                        "offline": remote.offline(),
                         "exit_code": code,
                     }))?
                 );
@@ -445,8 +569,10 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                         "dry_run": args.dry_run,
                         "target": target,
                         "template": args.template.template,
-                        "error": e.to_string(),
+                        "error": remote.describe(&e.to_string()),
                         "diagnostics": e.diagnostics(),
+                        "remote": remote.items,
+                        "offline": remote.offline(),
                         "violations": match e { ApplyError::Violations(v) => json!(v), _ => json!([]) },
                         "busy": match e { ApplyError::Busy { busy } => json!(busy), _ => json!([]) },
                         "exit_code": code,
@@ -454,7 +580,7 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                 );
             } else {
                 for d in e.diagnostics() {
-                    eprintln!("{d}");
+                    eprintln!("{}", remote.describe(&d.to_string()));
                 }
                 if let ApplyError::Violations(violations) = e {
                     for v in violations {
@@ -464,6 +590,7 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
                         );
                     }
                 }
+                let e = remote.describe(&e.to_string());
                 eprintln!("msipprov: {e}");
                 if !args.quiet {
                     println!(
@@ -477,7 +604,12 @@ fn run_apply(args: &ApplyArgs) -> Result<u8> {
     Ok(code)
 }
 
-fn run_bulk(opts: &provisioner::bulk::BulkOptions, json: bool, quiet: bool) -> Result<u8> {
+fn run_bulk(
+    opts: &provisioner::bulk::BulkOptions,
+    remote: &RemoteInputs,
+    json: bool,
+    quiet: bool,
+) -> Result<u8> {
     use std::io::IsTerminal;
     let users = opts.users.display().to_string();
     let bar = (!quiet && !json && std::io::stderr().is_terminal()).then(|| {
@@ -505,13 +637,19 @@ fn run_bulk(opts: &provisioner::bulk::BulkOptions, json: bool, quiet: bool) -> R
         Err(e) => {
             if let provisioner::bulk::BulkError::Apply(inner) = &e {
                 for d in inner.diagnostics() {
-                    eprintln!("{d}");
+                    eprintln!("{}", remote.describe(&d.to_string()));
                 }
             }
-            eprintln!("msipprov: {e}");
+            eprintln!("msipprov: {}", remote.describe(&e.to_string()));
             return Ok(exit::ERROR);
         }
     };
+    // Remote inputs that rendered at least one profile are the last known good.
+    if reports.is_empty() || reports.iter().any(|r| r.status != "failed") {
+        for w in remote.remember() {
+            eprintln!("msipprov: warning: {w}");
+        }
+    }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
@@ -526,12 +664,24 @@ fn run_bulk(opts: &provisioner::bulk::BulkOptions, json: bool, quiet: bool) -> R
                 "users": users,
                 "rows": reports,
                 "summary": {"rows": reports.len(), "written": written, "unchanged": unchanged, "failed": failed},
+                "remote": remote.items,
+                "offline": remote.offline(),
             }))?
         );
     } else {
+        if !quiet {
+            for item in &remote.items {
+                println!("{}", item.line());
+            }
+        }
         for r in &reports {
             match &r.error {
-                Some(e) => println!("failed     {users}:{} ({}): {e}", r.line, r.username),
+                Some(e) => println!(
+                    "failed     {users}:{} ({}): {}",
+                    r.line,
+                    r.username,
+                    remote.describe(e)
+                ),
                 None if !quiet => {
                     let dir = r
                         .dir
@@ -647,13 +797,15 @@ fn print_plan(plan: &Plan, dry_run: bool) {
     }
 }
 
-/// One line per run, appended: when, who, where, what, how it ended.
+/// One line per run, appended: when, who, where, what, how it ended
+/// (`detail`: the per-file status, or the error).
 fn append_log(
     log: &Path,
-    opts: &ApplyOptions,
+    template: &str,
+    target: &Path,
     result: &str,
     code: u8,
-    outcome: &Result<(Plan, Option<apply::Committed>), ApplyError>,
+    detail: &str,
 ) -> Result<()> {
     let env = |name: &str| std::env::var(name).unwrap_or_default();
     let user = [env("USERNAME"), env("USER")]
@@ -664,20 +816,10 @@ fn append_log(
         .into_iter()
         .find(|s| !s.is_empty())
         .unwrap_or_default();
-    let detail = match outcome {
-        Ok((plan, _)) => plan
-            .files
-            .iter()
-            .map(|f| format!("{}:{}", f.file_name(), f.status().as_str()))
-            .collect::<Vec<_>>()
-            .join(","),
-        Err(e) => format!("error={:?}", e.to_string()),
-    };
     let line = format!(
-        "{} result={result} exit={code} user={user} host={host} template={} target={} {detail}\n",
+        "{} result={result} exit={code} user={user} host={host} template={template} target={} {detail}\n",
         humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
-        opts.template,
-        opts.target.display(),
+        target.display(),
     );
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -689,14 +831,89 @@ fn append_log(
     Ok(())
 }
 
+/// Appends ` remote=<status>,...` (one per URL used) to a log line's detail.
+fn push_remote_log(detail: &mut String, remote: &RemoteInputs) {
+    if remote.items.is_empty() {
+        return;
+    }
+    let statuses: Vec<&str> = remote
+        .items
+        .iter()
+        .map(|i| match i.outcome {
+            provisioner::fetch::Outcome::Downloaded => "fetched",
+            provisioner::fetch::Outcome::NotModified => "cached",
+            provisioner::fetch::Outcome::Offline { .. } => "offline",
+        })
+        .collect();
+    detail.push_str(&format!(" remote={}", statuses.join(",")));
+}
+
+/// apply's report when a remote template or vars file cannot be used (not
+/// fetched and not cached, or refused by trust): nothing was written.
+fn remote_failed(args: &ApplyArgs, target: &Path, error: &str) -> Result<u8> {
+    let code = exit::ERROR;
+    if let Some(log) = &args.log {
+        let detail = format!("error={error:?}");
+        if let Err(e) = append_log(
+            log,
+            &args.template.template,
+            target,
+            "failed",
+            code,
+            &detail,
+        ) {
+            eprintln!("msipprov: warning: {e:#}");
+        }
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "result": "failed",
+                "dry_run": args.dry_run,
+                "target": target,
+                "template": args.template.template,
+                "error": error,
+                "diagnostics": [],
+                "remote": [],
+                "offline": false,
+                "exit_code": code,
+            }))?
+        );
+    } else {
+        eprintln!("msipprov: {error}");
+        if !args.quiet {
+            println!(
+                "failed     {}: {error}",
+                target.join(softphone::config::INI_FILE_NAME).display()
+            );
+        }
+    }
+    Ok(code)
+}
+
 fn run_render(args: &TemplateArgs, out: &Path) -> Result<u8> {
+    let (remote, template, vars_files) =
+        match prepare_remote(&args.template, &args.vars, &args.trust) {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                eprintln!("msipprov: {e}");
+                return Ok(exit::ERROR);
+            }
+        };
+    for item in &remote.items {
+        println!("{}", item.line());
+    }
     match apply::render_to_dir(
-        &args.template,
+        &template,
         args.templates_dir.as_deref(),
-        &args.sources(),
+        &args.sources(vars_files),
         out,
     ) {
         Ok(written) => {
+            for w in remote.remember() {
+                eprintln!("msipprov: warning: {w}");
+            }
             for path in written {
                 println!("written    {}", path.display());
             }
@@ -704,12 +921,107 @@ fn run_render(args: &TemplateArgs, out: &Path) -> Result<u8> {
         }
         Err(e) => {
             for d in e.diagnostics() {
-                eprintln!("{d}");
+                eprintln!("{}", remote.describe(&d.to_string()));
             }
-            eprintln!("msipprov: {e}");
+            eprintln!("msipprov: {}", remote.describe(&e.to_string()));
             Ok(exit::ERROR)
         }
     }
+}
+
+fn run_pack(dir: &Path, out: &Path, sign: Option<&Path>) -> Result<u8> {
+    use provisioner::bundle::{pack, Limits};
+    // A bundle written into the folder it packs would end up in the next bundle.
+    if let (Ok(d), Some(Ok(o))) = (
+        dir.canonicalize(),
+        out.parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .map(Path::canonicalize),
+    ) {
+        if o.starts_with(&d) {
+            eprintln!(
+                "msipprov: write the bundle outside the folder it packs ({})",
+                dir.display()
+            );
+            return Ok(exit::USAGE);
+        }
+    }
+    // A set that does not load would fail on every machine: check it here.
+    if let Err(e) = provisioner::template::TemplateSet::from_dir(dir) {
+        eprintln!("msipprov: {e}");
+        return Ok(exit::ERROR);
+    }
+    let key = sign.map(provisioner::keys::PrivateKey::read).transpose()?;
+    let bytes = pack(dir, &Limits::default())?;
+    provisioner::fsutil::write_atomic(out, &bytes, false)?;
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    println!(
+        "packed     {} ({} bytes, sha256 {sha})",
+        out.display(),
+        bytes.len()
+    );
+    let mut sig_path = out.as_os_str().to_owned();
+    sig_path.push(provisioner::keys::SIGNATURE_SUFFIX);
+    let sig_path = PathBuf::from(sig_path);
+    match key {
+        Some(key) => {
+            provisioner::fsutil::write_atomic(&sig_path, key.sign(&bytes).as_bytes(), false)?;
+            println!(
+                "signed     {} (key {})",
+                sig_path.display(),
+                key.public().fingerprint()
+            );
+        }
+        None if sig_path.exists() => {
+            // A signature of an older bundle would be served beside this one.
+            std::fs::remove_file(&sig_path)
+                .with_context(|| format!("cannot remove the stale {}", sig_path.display()))?;
+            println!(
+                "removed    {} (it signed an older bundle)",
+                sig_path.display()
+            );
+        }
+        None => {}
+    }
+    Ok(exit::OK)
+}
+
+fn run_keygen(out: &Path) -> Result<u8> {
+    let key = provisioner::keys::PrivateKey::generate()?;
+    let public_path = key.write_pair(out)?;
+    let public = key.public();
+    println!("private    {} (keep it secret; owner-only)", out.display());
+    println!(
+        "public     {} ({})",
+        public_path.display(),
+        public.fingerprint()
+    );
+    println!("trust      {}", public.to_base64());
+    Ok(exit::OK)
+}
+
+fn run_sign(file: &Path, key: &Path) -> Result<u8> {
+    let key = provisioner::keys::PrivateKey::read(key)?;
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut sig_path = file.as_os_str().to_owned();
+    sig_path.push(provisioner::keys::SIGNATURE_SUFFIX);
+    let sig_path = PathBuf::from(sig_path);
+    provisioner::fsutil::write_atomic(&sig_path, key.sign(&bytes).as_bytes(), false)?;
+    println!(
+        "signed     {} (key {})",
+        sig_path.display(),
+        key.public().fingerprint()
+    );
+    Ok(exit::OK)
 }
 
 #[allow(clippy::too_many_arguments)]
