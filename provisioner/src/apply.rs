@@ -258,6 +258,16 @@ pub fn plan_with(
     }
     let target = opts.target.clone();
     let state_path = state::path(&target);
+    // A profile folder that does not exist yet holds nothing to read (the
+    // common case of a bulk rollout: one check instead of three misses).
+    let fresh = !target.is_dir();
+    let read_optional = |path: &Path| {
+        if fresh {
+            Ok(None)
+        } else {
+            read_optional(path)
+        }
+    };
     let state_old = read_optional(&state_path)?;
     let mut state = State::from_file_bytes(&state_path, state_old.as_deref());
 
@@ -437,7 +447,9 @@ pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
 }
 
 /// [`commit`] for a staging tree (`bulk --out`): no busy check and no
-/// backups; still one transaction with the state.
+/// backups; still one transaction with the state. The files are not
+/// flushed one by one: the caller calls
+/// [`crate::fsutil::sync_file_system`] once after the last commit.
 pub fn commit_staging(plan: &Plan) -> Result<Committed, ApplyError> {
     let state = (plan.state_old.as_deref() != Some(plan.state_new.as_slice()))
         .then_some((plan.state_path.as_path(), plan.state_new.as_slice()));
@@ -479,6 +491,10 @@ fn write_files(
         return Ok(Committed::default());
     }
     let mut tx = Transaction::with_fault_injection();
+    if !with_backup {
+        // A staging tree (bulk): the caller flushes the file system once.
+        tx = tx.deferring_sync();
+    }
     for file in &changed {
         // The ini may hold a plain password until MicroSIP encrypts it.
         tx.stage(&file.path, &file.new, file.kind == FileKind::Ini)?;

@@ -62,6 +62,9 @@ pub enum BulkError {
     /// The template set or a policy cannot be loaded.
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
+    /// The written profiles could not be flushed to disk.
+    #[error(transparent)]
+    Sync(#[from] crate::fsutil::FsError),
     /// The layout expression is broken.
     #[error("--layout {layout:?}: {message}")]
     Layout {
@@ -268,7 +271,7 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
         tick();
         report
     };
-    let reports = match opts.jobs {
+    let reports: Vec<RowReport> = match opts.jobs {
         Some(jobs) => rayon::ThreadPoolBuilder::new()
             .num_threads(jobs.max(1))
             .build()
@@ -276,6 +279,11 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
             .unwrap_or_else(|_| planned.iter().map(work).collect()),
         None => planned.par_iter().map(work).collect(),
     };
+    // The rows' writes deferred their flushes (see commit_staging): one
+    // flush for the whole tree before anything is reported as written.
+    if reports.iter().any(|r| r.status == "changed") {
+        crate::fsutil::sync_file_system(&opts.out)?;
+    }
     Ok(reports)
 }
 

@@ -52,6 +52,10 @@ pub struct Transaction {
     /// Whether the test-only fault switch applies (the profile writes of
     /// apply and check, not backups or handler files).
     faults: bool,
+    /// Whether files and folders are flushed to disk one by one; off when
+    /// the caller flushes the whole file system once at the end
+    /// ([`sync_file_system`]).
+    deferred_sync: bool,
 }
 
 impl Transaction {
@@ -66,7 +70,18 @@ impl Transaction {
         Self {
             staged: Vec::new(),
             faults: true,
+            deferred_sync: false,
         }
+    }
+
+    /// Leaves flushing to the caller, who calls [`sync_file_system`] once
+    /// after many transactions (a bulk rollout writing a fresh tree: one
+    /// flush instead of four per profile). The renames stay atomic: a
+    /// reader sees the old file or the new one, never a part. Only where
+    /// that one flush exists; elsewhere files are flushed as usual.
+    pub fn deferring_sync(mut self) -> Self {
+        self.deferred_sync = cfg!(target_os = "linux");
+        self
     }
 
     /// Writes `bytes` to a temporary file beside `target` and flushes it to
@@ -85,7 +100,11 @@ impl Transaction {
                 // A new file in someone's profile is theirs, like the folder.
                 None => give_to_owner_of(&file, &folder)?,
             }
-            file.sync_all()
+            if self.deferred_sync {
+                Ok(())
+            } else {
+                file.sync_all()
+            }
         };
         if let Err(e) = write() {
             let _ = fs::remove_file(&temp);
@@ -140,6 +159,9 @@ impl Transaction {
             }
         }
         let mut synced: Vec<&Path> = Vec::new();
+        if self.deferred_sync {
+            return Ok(());
+        }
         for dir in staged.iter().map(|s| parent_dir(&s.target)) {
             if !synced.contains(&dir) {
                 sync_dir(dir);
@@ -177,6 +199,26 @@ fn restore(done: &[Staged]) {
             tracing::error!("could not restore {}: {e}", file.target.display());
         }
     }
+}
+
+/// Flushes everything written to the file system holding `dir` (the end of
+/// a run whose transactions deferred their flushes). Linux only: elsewhere
+/// nothing was deferred.
+pub fn sync_file_system(dir: &Path) -> Result<(), FsError> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let folder = File::open(dir).map_err(fs_err("cannot open", dir))?;
+        // SAFETY: syncfs takes a file descriptor we own for the call.
+        if unsafe { libc::syncfs(folder.as_raw_fd()) } != 0 {
+            return Err(fs_err("cannot flush to disk", dir)(
+                io::Error::last_os_error(),
+            ));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = dir;
+    Ok(())
 }
 
 /// Writes one file through a temporary file and a rename.

@@ -49,6 +49,16 @@ pub fn merge_ini(
 ) -> Result<IniMerge, IniError> {
     let mut doc = match (mode, existing) {
         (Mode::Merge, Some(doc)) => doc.clone(),
+        // Nothing to merge into, and the rendered text is already what
+        // setting its keys one by one would write: take it as it is
+        // (every fresh profile of a bulk rollout).
+        _ if builds_itself(rendered) => {
+            return Ok(IniMerge {
+                doc: rendered.clone(),
+                kept_encrypted: Vec::new(),
+                converted_from: None,
+            })
+        }
         _ => IniDocument::new(),
     };
     let mut kept_encrypted = Vec::new();
@@ -81,6 +91,53 @@ pub fn merge_ini(
         kept_encrypted,
         converted_from,
     })
+}
+
+/// Whether setting every entry of `doc` into an empty document gives `doc`
+/// back line for line: only `[section]` and `key=value` lines as
+/// [`IniDocument::set`] writes them, CRLF, no section without keys, no
+/// section or key twice, UTF-16 LE (a new document's encoding).
+fn builds_itself(doc: &IniDocument) -> bool {
+    use softphone::config::document::LineKind;
+    use softphone::config::encoding::LineEnding;
+    use std::collections::HashSet;
+    if doc.encoding() != Encoding::Utf16LeBom {
+        return false;
+    }
+    let mut sections = HashSet::new();
+    let mut keys = HashSet::new();
+    let mut section_has_keys = true;
+    let mut in_section = false;
+    for line in doc.lines() {
+        if line.ending() != LineEnding::CrLf {
+            return false;
+        }
+        match line.kind() {
+            LineKind::Section { name } => {
+                let exact = line.text().len() == name.len() + 2
+                    && line.text().starts_with('[')
+                    && line.text()[1..].starts_with(name.as_str());
+                if !section_has_keys || !exact || !sections.insert(name.to_lowercase()) {
+                    return false;
+                }
+                keys.clear();
+                section_has_keys = false;
+                in_section = true;
+            }
+            LineKind::Entry { key, value } => {
+                let exact = line.text().len() == key.len() + 1 + value.len()
+                    && line.text().starts_with(key.as_str())
+                    && line.text()[key.len()..].starts_with('=')
+                    && line.text().ends_with(value.as_str());
+                if !in_section || !exact || !keys.insert(key.to_lowercase()) {
+                    return false;
+                }
+                section_has_keys = true;
+            }
+            _ => return false,
+        }
+    }
+    section_has_keys
 }
 
 /// Records in `state` what the template wrote: secret hashes for
@@ -154,6 +211,46 @@ mod tests {
 
     fn ini(text: &str) -> IniDocument {
         IniDocument::from_text(Encoding::Utf16LeBom, text)
+    }
+
+    #[test]
+    fn a_rendered_file_taken_as_it_is_equals_one_built_key_by_key() {
+        for text in [
+            "[Settings]\r\naccountId=1\r\n[Account1]\r\nserver=pbx\r\nlabel=\r\n",
+            "[A]\r\nk = v\r\n",
+            "[A]\r\nk=1\r\nK=2\r\n",
+            "[A]\r\n; note\r\nk=1\r\n",
+            "[A]\r\n\r\nk=1\r\n",
+            "[A]\r\n[B]\r\nk=1\r\n",
+            "[A]\r\nk=1\r\n[a]\r\nj=2\r\n",
+            "[A]\nk=1\n",
+            "k=0\r\n[A]\r\nk=1\r\n",
+            "[ A ]\r\nk=\"quoted\"\r\n",
+        ] {
+            let rendered = ini(text);
+            let built = (|| {
+                let mut built = IniDocument::new();
+                for section in rendered.all_sections() {
+                    for entry in &section.entries {
+                        let raw = rendered
+                            .get_raw(section.name, entry.key)
+                            .unwrap_or_default();
+                        built.set(section.name, entry.key, raw)?;
+                    }
+                }
+                Ok::<_, IniError>(built)
+            })();
+            let merged = merge_ini(None, &rendered, Mode::Merge, &State::new());
+            match (merged, built) {
+                (Ok(merged), Ok(built)) => {
+                    assert_eq!(merged.doc.to_bytes(), built.to_bytes(), "{text:?}");
+                    assert_eq!(builds_itself(&rendered), merged.doc == rendered, "{text:?}");
+                }
+                (Err(_), Err(_)) => assert!(!builds_itself(&rendered), "{text:?}"),
+                (merged, built) => panic!("{text:?}: {merged:?} vs {built:?}"),
+            }
+        }
+        assert!(builds_itself(&ini("[A]\r\nk=1\r\n")));
     }
 
     const ENCRYPTED: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";

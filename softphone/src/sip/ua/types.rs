@@ -181,7 +181,10 @@ impl AccountConfig {
         if let Some(proxy) = &self.proxy {
             return proxy.clone();
         }
-        let own = self.registrar.clone().unwrap_or_else(|| self.domain.clone());
+        let own = self
+            .registrar
+            .clone()
+            .unwrap_or_else(|| self.domain.clone());
         match HostPort::parse(target_uri) {
             Some(host) if host.host.eq_ignore_ascii_case(&self.domain.host) => own,
             Some(host) => host,
