@@ -248,7 +248,18 @@ pub fn plan_with(
     opts: &ApplyOptions,
 ) -> Result<Plan, ApplyError> {
     let vars = vars::resolve(&set.manifest, &opts.sources)?;
-    let rendered = render::render(set, &vars)?;
+    plan_with_vars(set, policy, opts, &vars)
+}
+
+/// [`plan_with`] with the variables already resolved (bulk resolves the
+/// values all rows share once; `opts.sources` is not read again).
+pub fn plan_with_vars(
+    set: &TemplateSet,
+    policy: &Policy,
+    opts: &ApplyOptions,
+    vars: &vars::Vars,
+) -> Result<Plan, ApplyError> {
+    let rendered = render::render(set, vars)?;
     let problems = render::check(&rendered, set);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(ApplyError::Invalid(problems));

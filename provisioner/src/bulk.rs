@@ -14,7 +14,7 @@ use crate::apply::{self, ApplyOptions};
 use crate::merge::Mode;
 use crate::policy::Policy;
 use crate::template::TemplateSet;
-use crate::vars::VarSources;
+use crate::vars::{SharedVars, VarSources};
 
 /// What to render for whom, and where.
 #[derive(Debug, Clone)]
@@ -241,7 +241,16 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
             layout: opts.layout.clone(),
             message: e.to_string(),
         })?;
-    let process_env = crate::vars::process_env();
+    // What every row shares is resolved once; a row adds its columns.
+    let shared = crate::vars::resolve_shared(
+        &set.manifest,
+        &VarSources {
+            files: opts.vars_files.clone(),
+            sets: Vec::new(),
+            env: crate::vars::process_env(),
+        },
+    )
+    .map_err(apply::ApplyError::from)?;
 
     // Folders first, so two rows writing the same profile both get caught
     // before either is written: the later row fails.
@@ -266,7 +275,7 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
     let work = |(row, dir): &(UserRow, Result<PathBuf, String>)| {
         let report = match dir {
             Err(e) => failed(row, None, e.clone()),
-            Ok(dir) => render_row(&set, &policy, opts, &process_env, row, &opts.out.join(dir)),
+            Ok(dir) => render_row(&set, &policy, opts, &shared, row, &opts.out.join(dir)),
         };
         tick();
         report
@@ -301,30 +310,29 @@ fn render_row(
     set: &TemplateSet,
     policy: &Policy,
     opts: &BulkOptions,
-    env: &[(String, String)],
+    shared: &SharedVars,
     row: &UserRow,
     dir: &Path,
 ) -> RowReport {
-    let sources = VarSources {
-        files: opts.vars_files.clone(),
-        sets: row.values.iter().map(|(k, v)| format!("{k}={v}")).collect(),
-        env: env.to_vec(),
-    };
+    let sets: Vec<String> = row.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let apply_opts = ApplyOptions {
         template: opts.template.clone(),
         templates_dir: opts.templates_dir.clone(),
-        sources,
+        sources: VarSources::default(),
         target: dir.to_owned(),
         mode: Mode::Merge,
         contacts_mode: Mode::Merge,
         policies: opts.policies.clone(),
     };
-    let result = apply::plan_with(set, policy, &apply_opts).and_then(|plan| {
-        // Bulk output is a staging tree, not a live profile: no busy check,
-        // no backups (a first render has nothing to back up anyway).
-        apply::commit_staging(&plan)?;
-        Ok(plan.changes())
-    });
+    let result = crate::vars::resolve_row(&set.manifest, shared, &sets)
+        .map_err(apply::ApplyError::from)
+        .and_then(|vars| apply::plan_with_vars(set, policy, &apply_opts, &vars))
+        .and_then(|plan| {
+            // Bulk output is a staging tree, not a live profile: no busy check,
+            // no backups (a first render has nothing to back up anyway).
+            apply::commit_staging(&plan)?;
+            Ok(plan.changes())
+        });
     match result {
         Ok(changed) => RowReport {
             line: row.line,

@@ -212,6 +212,17 @@ impl fmt::Display for Unsatisfied<'_> {
 /// Merges the sources over the manifest's defaults (see the module
 /// documentation for the order) and checks the result against the manifest.
 pub fn resolve(manifest: &Manifest, sources: &VarSources) -> Result<Vars, VarsError> {
+    resolve_row(manifest, &resolve_shared(manifest, sources)?, &sources.sets)
+}
+
+/// The values every row of a bulk run shares (manifest defaults, the
+/// environment, `--vars` files), resolved once for the run; see
+/// [`resolve_row`].
+#[derive(Debug, Clone)]
+pub struct SharedVars(Json);
+
+/// Resolves the sources but `sets`: defaults < env < files.
+pub fn resolve_shared(manifest: &Manifest, sources: &VarSources) -> Result<SharedVars, VarsError> {
     let mut merged = Json::Object(Map::new());
 
     for spec in &manifest.variables {
@@ -240,8 +251,18 @@ pub fn resolve(manifest: &Manifest, sources: &VarSources) -> Result<Vars, VarsEr
         let table = read_vars_file(path)?;
         merge(&mut merged, Json::Object(table));
     }
+    Ok(SharedVars(merged))
+}
 
-    for arg in &sources.sets {
+/// The variables of one run (or one bulk row): `shared`, then `sets`
+/// (`--set`, or the row's columns), checked against the manifest.
+pub fn resolve_row(
+    manifest: &Manifest,
+    shared: &SharedVars,
+    sets: &[String],
+) -> Result<Vars, VarsError> {
+    let mut merged = shared.0.clone();
+    for arg in sets {
         let (path, value) = parse_set(manifest, arg)?;
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         set_path(&mut merged, &path, value);
