@@ -5,5 +5,6 @@
 //! format rule lives in exactly one place. [`sip`] is the sans-IO SIP user
 //! agent.
 
+pub mod app;
 pub mod config;
 pub mod sip;

@@ -1,8 +1,10 @@
 //! `msipphone`: the softphone end users run with the provisioned config.
 //!
-//! This build loads and reports the configuration (`--print-config`); the
-//! SIP stack, media and MicroSIP's automation surface arrive with their
-//! issues ([sip-core], [media], [phone]).
+//! `--print-config` reports the configuration the phone loads;
+//! `--headless` runs the phone without a window: it registers its accounts
+//! and prints every event as a JSON line until it is stopped (Ctrl+C or
+//! SIGTERM), then hangs up and un-registers. Media and MicroSIP's
+//! automation surface arrive with their issues ([media], [phone]).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,10 +23,21 @@ struct Cli {
     /// Print, as JSON, the configuration the phone loads (passwords masked), then exit.
     #[arg(long)]
     print_config: bool,
+    /// Run without a window: register, print events as JSON lines, stop on Ctrl+C/SIGTERM.
+    #[arg(long)]
+    headless: bool,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr (stdout carries JSON); MSIPPHONE_LOG=debug for more.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MSIPPHONE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -35,9 +48,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<u8> {
-    if !cli.print_config {
+    if !cli.print_config && !cli.headless {
         eprintln!(
-            "msipphone: this build has no call engine yet; use --print-config to see what it loads"
+            "msipphone: this build has no window yet; use --headless to run the phone, or --print-config to see what it loads"
         );
         return Ok(2);
     }
@@ -54,6 +67,9 @@ fn run(cli: &Cli) -> Result<u8> {
     }
     let doc =
         doc.ok_or_else(|| anyhow!("{} is not a readable microsip.ini", ini_path.display()))?;
+    if cli.headless {
+        return headless(&doc);
+    }
     let contacts_path = ini_path.with_file_name(config::CONTACTS_FILE_NAME);
     let contacts = match std::fs::read(&contacts_path) {
         Ok(bytes) => ContactList::parse(&bytes)
@@ -75,4 +91,59 @@ fn run(cli: &Cli) -> Result<u8> {
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(0)
+}
+
+/// Runs the phone without a window until Ctrl+C or SIGTERM.
+fn headless(doc: &config::IniDocument) -> Result<u8> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let phone_config = softphone::app::PhoneConfig {
+            settings: Settings::from_document(doc),
+            accounts: Account::list(doc),
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+            // MicroSIP has no key for it; private PBX CAs come from the
+            // environment until the settings dialog grows one.
+            tls_ca: std::env::var_os("MSIPPHONE_TLS_CA").map(std::path::PathBuf::from),
+        };
+        let (phone, task) = softphone::app::start(phone_config).await?;
+        let mut events = phone.subscribe();
+        eprintln!("msipphone: listening on {}", phone.local_addr());
+        phone.register_all().await?;
+        let printer = tokio::spawn(async move {
+            use std::io::Write;
+            while let Ok(event) = events.recv().await {
+                if let Ok(line) = serde_json::to_string(&event) {
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                }
+            }
+        });
+        stop_signal().await;
+        phone.shutdown(task).await;
+        // The driver is gone; with the last handle dropped the stream ends
+        // after the final events (un-registrations) are printed.
+        drop(phone);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), printer).await;
+        Ok::<u8, anyhow::Error>(0)
+    })
+}
+
+/// Ctrl+C everywhere; SIGTERM too on Unix (how services and tests stop us).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

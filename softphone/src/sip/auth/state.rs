@@ -128,9 +128,11 @@ struct RealmState {
 /// of every realm that challenged us.
 pub struct DigestState {
     credentials: Credentials,
-    realms: HashMap<String, RealmState>,
+    /// Keyed by kind too: a registrar's 401 and a proxy's 407 for the same
+    /// realm are answered in different headers.
+    realms: HashMap<(ChallengeKind, String), RealmState>,
     /// Realms in the order they first challenged us, for stable header order.
-    order: Vec<String>,
+    order: Vec<(ChallengeKind, String)>,
     cnonces: Box<dyn CnonceSource>,
 }
 
@@ -184,7 +186,7 @@ impl DigestState {
             if !c.stale {
                 let same_nonce = self
                     .realms
-                    .get(&c.realm)
+                    .get(&(kind, c.realm.clone()))
                     .is_some_and(|r| r.challenge.nonce == c.nonce && r.nc > 0);
                 if same_nonce || attempt == Attempt::Retry {
                     return Err(AuthError::Rejected(c.realm.clone()));
@@ -193,11 +195,12 @@ impl DigestState {
         }
         for c in challenges {
             let cnonce = self.cnonces.cnonce()?;
-            if !self.realms.contains_key(&c.realm) {
-                self.order.push(c.realm.clone());
+            let key = (kind, c.realm.clone());
+            if !self.realms.contains_key(&key) {
+                self.order.push(key.clone());
             }
             self.realms.insert(
-                c.realm.clone(),
+                key,
                 RealmState {
                     kind,
                     challenge: c,
@@ -334,6 +337,25 @@ mod tests {
         s.authorize(&REG);
         let e = s
             .on_challenge(ChallengeKind::Www, &c, Attempt::First)
+            .unwrap_err();
+        assert_eq!(e.to_string(), "wrong password for realm pbx");
+    }
+
+    #[test]
+    fn a_proxy_challenge_after_a_registrar_one_is_not_a_wrong_password() {
+        // Kamailio's nonces are per second: its 407 to an INVITE can carry
+        // the nonce its 401 to the REGISTER did, but wants the other header.
+        let mut s = state(None);
+        let c = [r#"Digest realm="pbx", nonce="n1""#];
+        s.on_challenge(ChallengeKind::Www, &c, Attempt::First)
+            .unwrap();
+        s.authorize(&REG);
+        s.on_challenge(ChallengeKind::Proxy, &c, Attempt::First)
+            .unwrap();
+        let kinds: Vec<ChallengeKind> = s.authorize(&REG).iter().map(|h| h.kind).collect();
+        assert_eq!(kinds, [ChallengeKind::Www, ChallengeKind::Proxy]);
+        let e = s
+            .on_challenge(ChallengeKind::Proxy, &c, Attempt::First)
             .unwrap_err();
         assert_eq!(e.to_string(), "wrong password for realm pbx");
     }

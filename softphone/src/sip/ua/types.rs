@@ -186,7 +186,12 @@ impl AccountConfig {
             .clone()
             .unwrap_or_else(|| self.domain.clone());
         match HostPort::parse(target_uri) {
-            Some(host) if host.host.eq_ignore_ascii_case(&self.domain.host) => own,
+            Some(host)
+                if host.host.eq_ignore_ascii_case(&self.domain.host)
+                    && (host.port.is_none() || host.port == self.domain.port) =>
+            {
+                own
+            }
             Some(host) => host,
             None => own,
         }
@@ -400,6 +405,11 @@ mod tests {
             "pbx.example.com:5070"
         );
         assert_eq!(a.next_hop("sip:bob@other.org").uri_host(), "other.org");
+        assert_eq!(
+            a.next_hop("sip:bob@example.com:5099").uri_host(),
+            "example.com:5099",
+            "another port on the domain's host is another peer"
+        );
         let p = account(Some("proxy.example.com"));
         assert_eq!(
             p.next_hop("sip:bob@other.org").uri_host(),

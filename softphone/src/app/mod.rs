@@ -1,0 +1,11 @@
+//! `softphone::app`: the tokio driver. It owns the sockets and the clock
+//! and feeds the sans-IO user agent of [`crate::sip`]; nothing in here
+//! knows SIP beyond framing streams.
+
+pub mod accounts;
+pub mod net;
+pub mod phone;
+pub mod ports;
+pub mod tls;
+
+pub use phone::{start, PhoneConfig, PhoneError, PhoneHandle};
