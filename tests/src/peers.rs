@@ -811,6 +811,9 @@ pub struct BaresipConfig {
     /// [`Baresip::send_message`] (baresip 1.0.0 messages its current
     /// contact only).
     pub contacts: Vec<String>,
+    /// A PEM file with the certificate and key baresip serves TLS with
+    /// (on [`Baresip::tls_addr`]); `None`: no TLS.
+    pub tls_certificate: Option<PathBuf>,
 }
 
 impl Default for BaresipConfig {
@@ -819,6 +822,7 @@ impl Default for BaresipConfig {
             aor: "sip:bob@127.0.0.1".to_owned(),
             options: String::new(),
             contacts: Vec::new(),
+            tls_certificate: None,
         }
     }
 }
@@ -866,6 +870,10 @@ impl Baresip {
             .replace("@CTRL_PORT@", &ctrl_port.to_string())
             .replace("@RTP_PORTS@", &format!("{rtp}-{}", rtp + 9))
             .replace("@AUDIO_FILE@", &audio.to_string_lossy());
+        let conf = match &config.tls_certificate {
+            Some(pem) => format!("{conf}sip_certificate\t\t{}\n", pem.display()),
+            None => conf,
+        };
         fs::write(dir.path().join("config"), conf).expect("write baresip's config");
         let mut line = format!("<{}>", config.aor);
         if !config.options.is_empty() {
@@ -922,6 +930,12 @@ impl Baresip {
     /// Its SIP address (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.sip_port))
+    }
+
+    /// Its TLS address (the SIP port + 1), served when started with
+    /// [`BaresipConfig::tls_certificate`].
+    pub fn tls_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.sip_port + 1))
     }
 
     /// `sip:USER@127.0.0.1:PORT`, for calling it directly.
@@ -1232,6 +1246,98 @@ pub fn udp_request(to: SocketAddr, request: &str, timeout: Duration) -> String {
         }
         if Instant::now() >= deadline {
             panic!("no final response from {to} within {timeout:?} to:\n{request}");
+        }
+    }
+}
+
+/// A throwaway PKI made with the `openssl` command: a CA and a server
+/// certificate for 127.0.0.1 signed by it.
+pub struct TestPki {
+    /// The CA certificate (PEM): what a client trusts.
+    pub ca: PathBuf,
+    /// The server certificate followed by its key (PEM), as baresip's
+    /// `sip_certificate` wants it.
+    pub server: PathBuf,
+    _dir: TempDir,
+}
+
+impl TestPki {
+    /// Makes the CA and the server certificate (EC P-256, one day).
+    pub fn new() -> TestPki {
+        let dir = temp_dir("pki");
+        let path = |name: &str| dir.path().join(name);
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl (Debian package openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=msipphone test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        fs::write(
+            path("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n",
+        )
+        .expect("write the extensions file");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "server.ext",
+        ]);
+        let mut pem = fs::read(path("server.crt")).expect("read server.crt");
+        pem.extend(fs::read(path("server.key")).expect("read server.key"));
+        fs::write(path("server.pem"), pem).expect("write server.pem");
+        TestPki {
+            ca: path("ca.pem"),
+            server: path("server.pem"),
+            _dir: dir,
         }
     }
 }

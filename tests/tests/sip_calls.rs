@@ -8,8 +8,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use e2e::peers::{
-    free_port, Baresip, BaresipConfig, DigestAlgorithm, Kamailio, KamailioOptions, Sipp,
-    AUTO_ANSWER,
+    free_port, udp_request, Baresip, BaresipConfig, DigestAlgorithm, Kamailio, KamailioOptions,
+    Sipp, TestPki, AUTO_ANSWER,
 };
 use softphone::app::{self, PhoneConfig, PhoneHandle};
 use softphone::config::{Account, IniDocument, Settings};
@@ -21,13 +21,21 @@ const WAIT: Duration = Duration::from_secs(10);
 
 /// A phone configured from microsip.ini text, as users configure it.
 async fn phone(ini: &str) -> (PhoneHandle, JoinHandle<()>, broadcast::Receiver<UaEvent>) {
+    phone_trusting(ini, None).await
+}
+
+/// [`phone`], trusting `ca` for TLS besides the system's roots.
+async fn phone_trusting(
+    ini: &str,
+    ca: Option<&std::path::Path>,
+) -> (PhoneHandle, JoinHandle<()>, broadcast::Receiver<UaEvent>) {
     let text = format!("[Settings]\r\nsourcePort={}\r\n{ini}", free_port());
     let doc = IniDocument::parse(text.as_bytes()).expect("test ini parses");
     let config = PhoneConfig {
         settings: Settings::from_document(&doc),
         accounts: Account::list(&doc),
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        tls_ca: None,
+        tls_ca: ca.map(std::path::Path::to_owned),
     };
     let (handle, task) = app::start(config).await.expect("the phone starts");
     let events = handle.subscribe();
@@ -362,4 +370,107 @@ async fn two_registered_phones_call_through_kamailio_over_tcp() {
     stop(alice, alice_task).await;
     stop(bob, bob_task).await;
     drop(kamailio);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_baresip_over_tls_and_refuses_an_untrusted_certificate() {
+    let pki = blocking(TestPki::new);
+    let mut bob = blocking(|| {
+        Baresip::start_with(BaresipConfig {
+            options: AUTO_ANSWER.to_owned(),
+            tls_certificate: Some(pki.server.clone()),
+            ..BaresipConfig::default()
+        })
+    });
+    let account = format!(
+        "[Account1]\r\ndomain={}\r\nusername=alice\r\ntransport=tls\r\n",
+        bob.tls_addr()
+    );
+    // Without our test CA the certificate does not verify: no call.
+    let (handle, task, mut events) = phone(&account).await;
+    let call = handle.dial(1, "bob").await.expect("dial");
+    let (code, _) = expect(&mut events, "CallEnded (untrusted)", ended(call)).await;
+    assert!(
+        code >= 500,
+        "an unverified TLS peer got a call through ({code})"
+    );
+    stop(handle, task).await;
+    // Trusting it, the call goes through over TLS.
+    let (handle, task, mut events) = phone_trusting(&account, Some(&pki.ca)).await;
+    let call = handle.dial(1, "bob").await.expect("dial");
+    expect(
+        &mut events,
+        "Connected over TLS",
+        call_state(call, CallState::Connected),
+    )
+    .await;
+    blocking(|| bob.wait_event("CALL_ESTABLISHED", WAIT));
+    handle.hangup(call).await.expect("hang up");
+    expect(&mut events, "CallEnded", ended(call)).await;
+    blocking(|| bob.wait_event("CALL_CLOSED", WAIT));
+    stop(handle, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_a_baresip_call_to_sipp_by_refer() {
+    let uas = Sipp::uas();
+    let mut bob = blocking(|| Baresip::start(AUTO_ANSWER));
+    let (handle, task, mut events) = phone(&direct_account(&bob.addr().to_string())).await;
+    let call = handle.dial(1, "bob").await.expect("dial");
+    expect(
+        &mut events,
+        "Connected",
+        call_state(call, CallState::Connected),
+    )
+    .await;
+    blocking(|| bob.wait_event("CALL_ESTABLISHED", WAIT));
+    handle
+        .transfer(call, 1, &uas.uri("service"))
+        .await
+        .expect("transfer");
+    // baresip calls the target and reports it back by NOTIFY.
+    let status = expect(&mut events, "TransferProgress 2xx", |e| match e {
+        UaEvent::TransferProgress { call: c, status } if *c == call && *status >= 200 => {
+            Some(*status)
+        }
+        _ => None,
+    })
+    .await;
+    assert_eq!(status, 200);
+    // Our leg ends once the transfer succeeded.
+    expect(&mut events, "CallEnded", ended(call)).await;
+    blocking(|| bob.hangup());
+    blocking(|| uas.wait()).assert_success("sipp UAS reached by the transfer");
+    stop(handle, task).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_options_after_a_flood_of_garbage() {
+    let (handle, task, _events) = phone(&direct_account("127.0.0.1")).await;
+    let target = handle.local_addr();
+    let flood = tokio::task::spawn_blocking(move || {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let mut seed: u32 = 0x2545_f491;
+        for i in 0..10_000u32 {
+            // xorshift: deterministic garbage of every length up to 1.5 KB,
+            // with every 10th datagram a truncated or broken SIP request.
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            let len = (seed % 1500) as usize;
+            let mut bytes: Vec<u8> = (0..len)
+                .map(|j| (seed.rotate_left(j as u32 % 32) & 0xff) as u8)
+                .collect();
+            if i % 10 == 0 {
+                bytes = format!("INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK{i}\r\nContent-Length: 99999\r\n\r\n").into_bytes();
+            }
+            let _ = socket.send_to(&bytes, target);
+        }
+    });
+    flood.await.expect("flood sent");
+    let options = "OPTIONS sip:alice@{target} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bKflood1\r\nMax-Forwards: 70\r\nFrom: <sip:probe@127.0.0.1>;tag=p1\r\nTo: <sip:alice@{target}>\r\nCall-ID: flood-probe\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+        .replace("{target}", &target.to_string());
+    let reply = blocking(|| udp_request(target, &options, Duration::from_secs(5)));
+    assert!(reply.starts_with("SIP/2.0 200"), "after the flood: {reply}");
+    stop(handle, task).await;
 }

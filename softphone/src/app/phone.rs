@@ -113,7 +113,16 @@ pub async fn start(
     }
     let rtp_min = u16::try_from(config.settings.rtp_port_min).unwrap_or(0);
     let rtp_max = u16::try_from(config.settings.rtp_port_max).unwrap_or(0);
-    let media = PortReserver::new(local.ip(), rtp_min, rtp_max);
+    // Bound to every interface, the phone still has to name one address
+    // in Via, Contact and SDP: the one the system routes to the first
+    // account's server from.
+    let advertised = if local.ip().is_unspecified() {
+        route_source(accounts.first().map(|a| a.outbound))
+    } else {
+        local.ip()
+    };
+    let local = SocketAddr::new(advertised, local.port());
+    let media = PortReserver::new(config.bind, advertised, rtp_min, rtp_max);
     let user_agent = if config.settings.user_agent.is_empty() {
         format!("msipphone/{}", env!("CARGO_PKG_VERSION"))
     } else {
@@ -338,4 +347,17 @@ impl PhoneHandle {
         // no one else is coming.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), task).await;
     }
+}
+
+/// The local address the system would send from towards `peer` (a UDP
+/// "connect" sends nothing); loopback without a peer or a route.
+fn route_source(peer: Option<SocketAddr>) -> IpAddr {
+    let fallback = IpAddr::from([127, 0, 0, 1]);
+    let Some(peer) = peer else { return fallback };
+    std::net::UdpSocket::bind((IpAddr::from([0, 0, 0, 0]), 0))
+        .and_then(|s| s.connect(peer).and_then(|()| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(fallback)
 }

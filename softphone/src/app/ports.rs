@@ -10,6 +10,9 @@ use crate::sip::sdp::{Codec, LocalRtp, MediaEngine, MediaError, MediaHandle, Neg
 /// Reserves RTP ports; no audio.
 #[derive(Debug)]
 pub struct PortReserver {
+    /// Where the sockets are bound (may be 0.0.0.0).
+    bind: IpAddr,
+    /// The address the SDP names.
     address: IpAddr,
     range: (u16, u16),
     next: u64,
@@ -18,15 +21,16 @@ pub struct PortReserver {
 }
 
 impl PortReserver {
-    /// Ports on `address` within `min..=max` (MicroSIP's `rtpPortMin`,
-    /// `rtpPortMax`; 0 means any port).
-    pub fn new(address: IpAddr, min: u16, max: u16) -> Self {
+    /// Ports bound on `bind` within `min..=max` (MicroSIP's `rtpPortMin`,
+    /// `rtpPortMax`; 0 means any port), announced as `address`.
+    pub fn new(bind: IpAddr, address: IpAddr, min: u16, max: u16) -> Self {
         let range = if min == 0 || max < min {
             (0, 0)
         } else {
             (min, max)
         };
         Self {
+            bind,
             address,
             range,
             next: 1,
@@ -44,10 +48,10 @@ impl PortReserver {
         if self.range == (0, 0) {
             // Any even port whose successor is free too.
             for _ in 0..64 {
-                let rtp = UdpSocket::bind((self.address, 0)).ok()?;
+                let rtp = UdpSocket::bind((self.bind, 0)).ok()?;
                 let port = rtp.local_addr().ok()?.port();
                 if port % 2 == 0 {
-                    if let Ok(rtcp) = UdpSocket::bind((self.address, port.checked_add(1)?)) {
+                    if let Ok(rtcp) = UdpSocket::bind((self.bind, port.checked_add(1)?)) {
                         return Some((rtp, rtcp));
                     }
                 }
@@ -57,8 +61,8 @@ impl PortReserver {
         let (min, max) = self.range;
         let first = min + (min % 2);
         (first..max).step_by(2).find_map(|port| {
-            let rtp = UdpSocket::bind((self.address, port)).ok()?;
-            let rtcp = UdpSocket::bind((self.address, port + 1)).ok()?;
+            let rtp = UdpSocket::bind((self.bind, port)).ok()?;
+            let rtcp = UdpSocket::bind((self.bind, port + 1)).ok()?;
             Some((rtp, rtcp))
         })
     }
@@ -118,7 +122,7 @@ mod tests {
         let probe = UdpSocket::bind((local, 0)).unwrap();
         let base = probe.local_addr().unwrap().port() & !1;
         drop(probe);
-        let mut media = PortReserver::new(local, base, base + 1);
+        let mut media = PortReserver::new(local, local, base, base + 1);
         let first = media.allocate().unwrap();
         assert_eq!(first.port, base);
         assert!(
@@ -128,7 +132,7 @@ mod tests {
         assert!(matches!(media.allocate(), Err(MediaError::NoPort)));
         media.stop(first.handle);
         assert_eq!(media.allocate().unwrap().port, base);
-        let mut any = PortReserver::new(local, 0, 0);
+        let mut any = PortReserver::new(local, local, 0, 0);
         assert_eq!(any.allocate().unwrap().port % 2, 0);
     }
 }

@@ -183,12 +183,15 @@ impl UserAgent {
             }
             Method::Invite => self.call_incoming(id, request, transport, source, now),
             Method::Options => {
-                let extra = response::capabilities(&self.config.user_agent);
+                let timers = self
+                    .account_for(&request)
+                    .is_some_and(|a| a.config.session_timers);
+                let extra = response::capabilities(&self.config.user_agent, timers);
                 self.respond(id, &request, 200, extra, now);
             }
             Method::Message => self.on_message(id, &request, now),
             // Methods we support only inside a dialog.
-            Method::Bye | Method::Info | Method::Notify | Method::Refer => {
+            Method::Bye | Method::Info | Method::Notify | Method::Refer | Method::Update => {
                 self.respond(id, &request, 481, Vec::new(), now);
             }
             _ => self.respond(id, &request, 405, response::allow(), now),

@@ -6,11 +6,14 @@ use rsip::{Header, Request, Response, StatusCode, Version};
 use crate::sip::headers::{self, same_name};
 
 /// The methods we accept (the `Allow` of 200 to OPTIONS and of 405).
-pub(super) const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, NOTIFY, REFER, MESSAGE";
+/// The same list as a call's own (`call::build::ALLOW`).
+pub(super) const ALLOW: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, REFER, NOTIFY, MESSAGE";
 /// The body types we accept (`Accept`).
 pub(super) const ACCEPT: &str = "application/sdp";
-/// The extensions we support (`Supported`).
-pub(super) const SUPPORTED: &str = "replaces, timer";
+/// The extension we support when the account uses session timers
+/// (RFC 4028); calls implement no other.
+pub(super) const SUPPORTED: &str = "timer";
 
 /// A response to `request` with `code`: Vias, From, Call-ID, CSeq copied,
 /// To copied with `to_tag` added unless it has one (§8.2.6.2), then
@@ -56,12 +59,14 @@ pub(super) fn response_to(
 
 /// The capability headers of a 200 to OPTIONS (RFC 3261 §11.2), and the
 /// `Allow` that a 405 must carry (§21.4.6).
-pub(super) fn capabilities(user_agent: &str) -> Vec<Header> {
+pub(super) fn capabilities(user_agent: &str, session_timers: bool) -> Vec<Header> {
     let mut out = vec![
         Header::Allow(rsip::headers::Allow::new(ALLOW)),
         Header::Accept(rsip::headers::Accept::new(ACCEPT)),
-        Header::Supported(rsip::headers::Supported::new(SUPPORTED)),
     ];
+    if session_timers {
+        out.push(Header::Supported(rsip::headers::Supported::new(SUPPORTED)));
+    }
     if !user_agent.is_empty() {
         out.push(Header::Server(rsip::headers::Server::new(user_agent)));
     }
