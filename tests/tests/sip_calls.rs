@@ -474,3 +474,65 @@ async fn answers_options_after_a_flood_of_garbage() {
     assert!(reply.starts_with("SIP/2.0 200"), "after the flood: {reply}");
     stop(handle, task).await;
 }
+
+#[test]
+fn msipphone_headless_registers_prints_events_and_unregisters_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let kamailio = Kamailio::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ini = dir.path().join("microsip.ini");
+    let text = format!(
+        "[Settings]\r\nsourcePort={}\r\n{}",
+        free_port(),
+        kamailio_account(&kamailio, "erin", Kamailio::PASSWORD, "udp")
+    );
+    std::fs::write(&ini, e2e::utf16le_bom(&text)).expect("write the ini");
+    let mut phone = Command::new(e2e::bin("msipphone"))
+        .args(["--headless", "--config"])
+        .arg(&ini)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start msipphone");
+    let stdout = phone.stdout.take().expect("stdout");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let mut wait_for = |state: &str| {
+        let deadline = std::time::Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match lines.recv_timeout(left) {
+                Ok(line) => {
+                    let event: serde_json::Value =
+                        serde_json::from_str(&line).expect("stdout is JSON lines");
+                    seen.push(line);
+                    if event["event"] == "registration" && event["state"] == state {
+                        return;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no registration {state} line; stdout so far: {seen:#?}");
+    };
+    wait_for("registered");
+    let status = Command::new("kill")
+        .args(["-TERM", &phone.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for("unregistered");
+    let exit = phone.wait().expect("msipphone exits");
+    assert!(exit.success(), "msipphone exited {exit}");
+    let log = kamailio.log();
+    assert!(
+        log.matches("REQ REGISTER").count() >= 3,
+        "challenge, register and un-register expected:\n{}",
+        kamailio.log_tail()
+    );
+}

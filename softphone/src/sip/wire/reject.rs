@@ -41,6 +41,17 @@ pub fn reject_response(request: &[u8], error: &WireError, to_tag: &str) -> Optio
     if vias.is_empty() {
         return None;
     }
+    // Copied values must not carry control characters (a stray CR or LF
+    // would split our answer into garbage): such a request gets none.
+    let clean = |v: &str| !v.chars().any(|c| c.is_control() && c != '\t');
+    let copied = vias.iter().map(|f| f.value.as_str()).chain(
+        [Some(cseq), first("From"), first("To"), first("Call-ID")]
+            .into_iter()
+            .flatten(),
+    );
+    if !copied.clone().all(clean) {
+        return None;
+    }
     let mut out = format!("SIP/2.0 {code} {phrase} ({})\r\n", reason_detail(error));
     for via in vias {
         out.push_str(&format!("Via: {}\r\n", via.value));
@@ -101,6 +112,15 @@ CSeq: 8 INVITE\r\n\
 Via: SIP/2.0/UDP host.example.com;branch=z9hG4bKkdjuw\r\n\
 v: SIP/2.0/UDP proxy.example.com;branch=z9hG4bK2\r\n\
 l: 0\r\n\r\n";
+
+    #[test]
+    fn a_request_whose_headers_hold_control_characters_gets_no_answer() {
+        let mangled = String::from_utf8(MISMATCH.to_vec())
+            .unwrap()
+            .replace("Call-ID: mismatch01", "Call-ID: mis\u{1}match01");
+        let error = parse_message(mangled.as_bytes()).unwrap_err();
+        assert_eq!(reject_response(mangled.as_bytes(), &error, "t1"), None);
+    }
 
     #[test]
     fn a_400_echoes_the_transaction_headers_and_names_the_problem() {
