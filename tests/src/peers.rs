@@ -1263,7 +1263,7 @@ pub struct TestPki {
 
 impl TestPki {
     /// Makes the CA and the server certificate (EC P-256, one day).
-    pub fn new() -> TestPki {
+    pub fn generate() -> TestPki {
         let dir = temp_dir("pki");
         let path = |name: &str| dir.path().join(name);
         let openssl = |args: &[&str]| {

@@ -125,12 +125,12 @@ fn baresips_call_each_other_through_kamailio() {
     let mut bob = Baresip::start_with(BaresipConfig {
         aor: kamailio.aor("bob"),
         options: format!("{};{AUTO_ANSWER}", kamailio.baresip_options("udp")),
-        contacts: Vec::new(),
+        ..BaresipConfig::default()
     });
     let mut alice = Baresip::start_with(BaresipConfig {
         aor: kamailio.aor("alice"),
         options: kamailio.baresip_options("tcp"),
-        contacts: Vec::new(),
+        ..BaresipConfig::default()
     });
     bob.wait_registered(EVENT_TIMEOUT);
     alice.wait_registered(EVENT_TIMEOUT);

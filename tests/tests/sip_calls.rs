@@ -374,7 +374,7 @@ async fn two_registered_phones_call_through_kamailio_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_baresip_over_tls_and_refuses_an_untrusted_certificate() {
-    let pki = blocking(TestPki::new);
+    let pki = blocking(TestPki::generate);
     let mut bob = blocking(|| {
         Baresip::start_with(BaresipConfig {
             options: AUTO_ANSWER.to_owned(),
