@@ -3,9 +3,11 @@
 //! knows SIP beyond framing streams.
 
 pub mod accounts;
+pub mod handle;
 pub mod net;
 pub mod phone;
 pub mod ports;
 pub mod tls;
 
-pub use phone::{start, PhoneConfig, PhoneError, PhoneHandle};
+pub use handle::PhoneHandle;
+pub use phone::{start, PhoneConfig, PhoneError};

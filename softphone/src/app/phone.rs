@@ -1,26 +1,24 @@
 //! The running phone: the user agent driven by real sockets and the real
 //! clock on one tokio task, reached through a [`PhoneHandle`].
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc};
 
 use super::accounts::{self, AccountError};
+use super::handle::PhoneHandle;
 use super::net::{Inbound, Network, ServerNames};
 use super::ports::PortReserver;
 use super::tls::{TlsClient, TlsError};
 use crate::config::{Account, Settings};
 use crate::sip::sdp::codecs_from_microsip;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::ua::{
-    AccountConfig, AccountId, CallId, LocalAddrs, MessageId, UaConfig, UaError, UaEvent, UserAgent,
-};
+use crate::sip::ua::{AccountId, LocalAddrs, UaConfig, UaError, UaEvent, UserAgent};
 
 /// How long shutdown waits for un-registrations and BYEs to be answered.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Why the phone cannot start or a request to it failed.
 #[derive(Debug, Error)]
@@ -72,17 +70,7 @@ pub struct PhoneConfig {
     pub tls_ca: Option<std::path::PathBuf>,
 }
 
-type Job = Box<dyn FnOnce(&mut UserAgent, Instant) + Send>;
-
-/// Talks to a running phone. Cheap to clone.
-#[derive(Clone)]
-pub struct PhoneHandle {
-    jobs: mpsc::UnboundedSender<Job>,
-    events: broadcast::Sender<UaEvent>,
-    accounts: HashMap<AccountId, AccountConfig>,
-    local: SocketAddr,
-    names: ServerNames,
-}
+pub(super) type Job = Box<dyn FnOnce(&mut UserAgent, Instant) + Send>;
 
 /// Starts the phone: binds its sockets and spawns the driver task on the
 /// current tokio runtime. Accounts are not registered until asked.
@@ -196,157 +184,6 @@ pub async fn start(
         names,
     };
     Ok((handle, task))
-}
-
-impl PhoneHandle {
-    /// The SIP socket's address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// Every event from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<UaEvent> {
-        self.events.subscribe()
-    }
-
-    /// The accounts, as the user agent uses them.
-    pub fn accounts(&self) -> impl Iterator<Item = &AccountConfig> {
-        self.accounts.values()
-    }
-
-    /// Runs `f` on the phone's task and returns its result.
-    pub async fn with<R: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut UserAgent, Instant) -> R + Send + 'static,
-    ) -> Result<R, PhoneError> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send(Box::new(move |ua, now| {
-                let _ = tx.send(f(ua, now));
-            }))
-            .map_err(|_| PhoneError::Stopped)?;
-        rx.await.map_err(|_| PhoneError::Stopped)
-    }
-
-    /// Registers every account that has a registrar.
-    pub async fn register_all(&self) -> Result<(), PhoneError> {
-        let ids: Vec<AccountId> = self
-            .accounts
-            .values()
-            .filter(|a| a.registrar.is_some())
-            .map(|a| a.id)
-            .collect();
-        self.with(move |ua, now| ids.into_iter().try_for_each(|id| ua.register(id, now)))
-            .await??;
-        Ok(())
-    }
-
-    fn account(&self, id: AccountId) -> Result<&AccountConfig, PhoneError> {
-        self.accounts.get(&id).ok_or(PhoneError::NoAccount(id))
-    }
-
-    /// The Request-URI and resolved first hop for what the user typed.
-    async fn route(
-        &self,
-        account: AccountId,
-        typed: &str,
-    ) -> Result<(String, SocketAddr), PhoneError> {
-        let config = self.account(account)?;
-        let uri = config.target_uri(typed);
-        let hop = config.next_hop(&uri);
-        let addr = if config.proxy.is_some()
-            || hop
-                == config
-                    .registrar
-                    .clone()
-                    .unwrap_or_else(|| config.domain.clone())
-        {
-            config.outbound
-        } else {
-            let addr = accounts::resolve(&hop, config.transport)
-                .await
-                .map_err(|why| PhoneError::Resolve {
-                    host: hop.uri_host(),
-                    why,
-                })?;
-            if let Ok(mut names) = self.names.lock() {
-                names.insert(addr, hop.host.clone());
-            }
-            addr
-        };
-        Ok((uri, addr))
-    }
-
-    /// Calls what the user typed (a number, `sip:` URI, `tel:`/`callto:`).
-    pub async fn dial(&self, account: AccountId, typed: &str) -> Result<CallId, PhoneError> {
-        let (uri, hop) = self.route(account, typed).await?;
-        Ok(self
-            .with(move |ua, now| ua.call(account, &uri, hop, now))
-            .await??)
-    }
-
-    /// Sends a SIP MESSAGE.
-    pub async fn message(
-        &self,
-        account: AccountId,
-        typed: &str,
-        text: &str,
-    ) -> Result<MessageId, PhoneError> {
-        let (uri, hop) = self.route(account, typed).await?;
-        let text = text.to_owned();
-        Ok(self
-            .with(move |ua, now| ua.send_message(account, &uri, hop, &text, now))
-            .await??)
-    }
-
-    /// Answers a ringing call.
-    pub async fn answer(&self, call: CallId) -> Result<(), PhoneError> {
-        Ok(self.with(move |ua, now| ua.answer(call, now)).await??)
-    }
-
-    /// Rejects a ringing call with `code` (486 busy, 603 decline).
-    pub async fn reject(&self, call: CallId, code: u16) -> Result<(), PhoneError> {
-        Ok(self
-            .with(move |ua, now| ua.reject(call, code, now))
-            .await??)
-    }
-
-    /// Hangs up (CANCEL before answer, BYE after).
-    pub async fn hangup(&self, call: CallId) -> Result<(), PhoneError> {
-        Ok(self.with(move |ua, now| ua.hangup(call, now)).await??)
-    }
-
-    /// Puts a call on hold.
-    pub async fn hold(&self, call: CallId) -> Result<(), PhoneError> {
-        Ok(self.with(move |ua, now| ua.hold(call, now)).await??)
-    }
-
-    /// Takes a call off hold.
-    pub async fn resume(&self, call: CallId) -> Result<(), PhoneError> {
-        Ok(self.with(move |ua, now| ua.resume(call, now)).await??)
-    }
-
-    /// Blind transfer of a call to what the user typed.
-    pub async fn transfer(
-        &self,
-        call: CallId,
-        account: AccountId,
-        typed: &str,
-    ) -> Result<(), PhoneError> {
-        let uri = self.account(account)?.target_uri(typed);
-        Ok(self
-            .with(move |ua, now| ua.transfer(call, &uri, now))
-            .await??)
-    }
-
-    /// Hangs up every call, un-registers every account, and waits (at most
-    /// a few seconds) until the far ends answered.
-    pub async fn shutdown(&self, task: tokio::task::JoinHandle<()>) {
-        let _ = self.with(|ua, now| ua.shutdown(now)).await;
-        // The driver stops by itself once idle; closing our queue tells it
-        // no one else is coming.
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), task).await;
-    }
 }
 
 /// The local address the system would send from towards `peer` (a UDP
