@@ -15,7 +15,7 @@ use super::tls::{TlsClient, TlsError};
 use crate::config::{Account, Settings};
 use crate::sip::sdp::codecs_from_microsip;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::ua::{AccountId, LocalAddrs, UaConfig, UaError, UaEvent, UserAgent};
+use crate::sip::ua::{AccountId, LocalAddrs, UaConfig, UaError, UserAgent};
 
 /// How long shutdown waits for un-registrations and BYEs to be answered.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
