@@ -3,8 +3,10 @@
 //!
 //! The provisioner validates and writes every file through [`config`], so a
 //! format rule lives in exactly one place. [`sip`] is the sans-IO SIP user
-//! agent.
+//! agent; [`control`] is MicroSIP's command line and
+//! command set on a socket only the same user can reach.
 
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod sip;

@@ -36,6 +36,7 @@ async fn phone_trusting(
         accounts: Account::list(&doc),
         bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
         tls_ca: ca.map(std::path::Path::to_owned),
+        behavior: Default::default(),
     };
     let (handle, task) = app::start(config).await.expect("the phone starts");
     let events = handle.subscribe();

@@ -101,6 +101,7 @@ pub fn account_config(account: &Account) -> Result<(AccountConfig, HostPort), Ac
         keep_alive: Some(Duration::from_secs(u64::from(account.keep_alive_secs()))),
         public_addr,
         session_timers: !keys.disable_session_timer,
+        hide_cid: keys.hide_cid,
     };
     Ok((config, first_hop))
 }

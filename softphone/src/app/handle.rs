@@ -8,9 +8,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::accounts;
+use super::dialplan::{self, Dialing};
 use super::net::ServerNames;
 use super::phone::{Job, PhoneError, SHUTDOWN_GRACE};
-use crate::sip::ua::{AccountConfig, AccountId, CallId, MessageId, UaEvent, UserAgent};
+use crate::sip::ua::{
+    AccountConfig, AccountId, CallId, CallInfo, MessageId, RegistrationState, UaEvent, UserAgent,
+};
 
 /// Talks to a running phone. Cheap to clone.
 #[derive(Clone)]
@@ -20,6 +23,8 @@ pub struct PhoneHandle {
     pub(super) accounts: HashMap<AccountId, AccountConfig>,
     pub(super) local: SocketAddr,
     pub(super) names: ServerNames,
+    /// Each account's `dialingPrefix` and `dialPlan`.
+    pub(super) dialing: std::sync::Arc<HashMap<AccountId, Dialing>>,
 }
 
 impl PhoneHandle {
@@ -76,7 +81,7 @@ impl PhoneHandle {
         typed: &str,
     ) -> Result<(String, SocketAddr), PhoneError> {
         let config = self.account(account)?;
-        let uri = config.target_uri(typed);
+        let uri = config.target_uri(&dialplan::for_account(&self.dialing, account, typed)?);
         let hop = config.next_hop(&uri);
         let addr = if config.proxy.is_some()
             || hop
@@ -163,6 +168,164 @@ impl PhoneHandle {
             .await??)
     }
 
+    /// Every live call, oldest first.
+    pub async fn calls(&self) -> Result<Vec<CallInfo>, PhoneError> {
+        self.with(|ua, _| ua.calls().collect()).await
+    }
+
+    /// Each account's registration state, by account number.
+    pub async fn registrations(
+        &self,
+    ) -> Result<Vec<(AccountId, RegistrationState)>, PhoneError> {
+        let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
+        ids.sort_unstable();
+        self.with(move |ua, _| {
+            ids.into_iter()
+                .filter_map(|id| ua.registration(id).map(|s| (id, s.clone())))
+                .collect()
+        })
+        .await
+    }
+
+    /// Sends one DTMF digit on a connected call by SIP INFO (RFC 4733
+    /// arrives with the media engine).
+    pub async fn send_dtmf(&self, call: CallId, digit: char) -> Result<(), PhoneError> {
+        Ok(self
+            .with(move |ua, now| ua.send_dtmf_info(call, digit, now))
+            .await??)
+    }
+
+    /// Applies a re-read `[AccountN]` list without dropping calls: new
+    /// accounts are added and registered; changed ones are un-registered,
+    /// replaced and registered again; removed ones are un-registered and
+    /// no longer used for new requests (the user agent keeps them for the
+    /// calls they may still carry). Unchanged accounts are not touched.
+    ///
+    /// Every account is resolved before anything changes, so a bad or
+    /// unresolvable account leaves the phone as it was.
+    pub async fn reload_accounts(
+        &mut self,
+        list: &[crate::config::Account],
+    ) -> Result<ReloadReport, PhoneError> {
+        let mut fresh = HashMap::new();
+        for account in list {
+            let (config, host) = accounts::resolved(account).await?;
+            if let Ok(mut names) = self.names.lock() {
+                names.insert(config.outbound, host);
+            }
+            fresh.insert(config.id, config);
+        }
+        let mut report = ReloadReport::default();
+        for (id, old) in &self.accounts {
+            match fresh.get(id) {
+                None => report.removed.push(*id),
+                Some(new) if new != old => report.changed.push(*id),
+                Some(_) => report.unchanged.push(*id),
+            }
+        }
+        report.added = fresh
+            .keys()
+            .filter(|id| !self.accounts.contains_key(id))
+            .copied()
+            .collect();
+        for list in [
+            &mut report.added,
+            &mut report.changed,
+            &mut report.removed,
+            &mut report.unchanged,
+        ] {
+            list.sort_unstable();
+        }
+        // Un-register first, with the old credentials, and wait for the
+        // registrar's answer: replacing an account under its REGISTER
+        // would orphan that transaction and leave a stale binding.
+        let stopping: Vec<AccountId> = report
+            .removed
+            .iter()
+            .chain(&report.changed)
+            .copied()
+            .collect();
+        let mut events = self.subscribe();
+        let mut waiting: Vec<AccountId> = self
+            .with(move |ua, now| {
+                stopping
+                    .into_iter()
+                    .filter(|id| {
+                        ua.unregister(*id, now).is_ok()
+                            && ua.registration(*id) != Some(&RegistrationState::Unregistered)
+                    })
+                    .collect()
+            })
+            .await?;
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        while !waiting.is_empty() {
+            match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(Ok(UaEvent::Registration { account, state })) => {
+                    if matches!(
+                        state,
+                        RegistrationState::Unregistered | RegistrationState::Failed { .. }
+                    ) {
+                        waiting.retain(|id| *id != account);
+                    }
+                }
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => return Err(PhoneError::Stopped),
+                Err(_) => break,
+            }
+        }
+        let install: Vec<(bool, AccountConfig)> = report
+            .changed
+            .iter()
+            .map(|id| (true, fresh[id].clone()))
+            .chain(report.added.iter().map(|id| (false, fresh[id].clone())))
+            .collect();
+        let results = self
+            .with(move |ua, now| {
+                install
+                    .into_iter()
+                    .map(|(replace, config)| {
+                        let id = config.id;
+                        let registers = config.registrar.is_some();
+                        let installed = if replace {
+                            ua.replace_account(config)
+                        } else {
+                            ua.add_account(config)
+                        };
+                        let result = installed.and_then(|()| {
+                            if registers {
+                                ua.register(id, now)
+                            } else {
+                                Ok(())
+                            }
+                        });
+                        (id, result)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await?;
+        for (id, result) in results {
+            match result {
+                Ok(()) => {
+                    self.accounts.insert(id, fresh[&id].clone());
+                }
+                Err(e) => report.failed.push((id, e.to_string())),
+            }
+        }
+        for id in &report.removed {
+            self.accounts.remove(id);
+        }
+        Ok(report)
+    }
+
+    /// As [`Self::shutdown`], giving up this handle first: once no other
+    /// handle is left the driver ends as soon as it is idle (the far ends
+    /// answered), rather than when the grace period runs out.
+    pub async fn stop(self, task: tokio::task::JoinHandle<()>) {
+        let _ = self.with(|ua, now| ua.shutdown(now)).await;
+        drop(self);
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), task).await;
+    }
+
     /// Hangs up every call, un-registers every account, and waits (at most
     /// a few seconds) until the far ends answered.
     pub async fn shutdown(&self, task: tokio::task::JoinHandle<()>) {
@@ -171,4 +334,20 @@ impl PhoneHandle {
         // no one else is coming.
         let _ = tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(1), task).await;
     }
+}
+
+/// What [`PhoneHandle::reload_accounts`] did, by account number.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    /// New accounts, added (and registered when they have a registrar).
+    pub added: Vec<AccountId>,
+    /// Accounts whose settings changed: re-registered with the new ones.
+    pub changed: Vec<AccountId>,
+    /// Accounts gone from the file: un-registered, unused for new requests.
+    pub removed: Vec<AccountId>,
+    /// Accounts left alone.
+    pub unchanged: Vec<AccountId>,
+    /// Accounts that could not be installed, and why (the old settings
+    /// stay for a changed one).
+    pub failed: Vec<(AccountId, String)>,
 }

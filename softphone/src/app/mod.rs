@@ -3,11 +3,16 @@
 //! knows SIP beyond framing streams.
 
 pub mod accounts;
+pub mod behavior;
+pub mod calllog;
+pub mod dialplan;
 pub mod handle;
+pub mod hooks;
 pub mod net;
 pub mod phone;
 pub mod ports;
 pub mod tls;
+pub mod webhook;
 
 pub use handle::PhoneHandle;
-pub use phone::{start, PhoneConfig, PhoneError};
+pub use phone::{start, BehaviorConfig, PhoneConfig, PhoneError};

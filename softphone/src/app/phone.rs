@@ -1,21 +1,29 @@
 //! The running phone: the user agent driven by real sockets and the real
 //! clock on one tokio task, reached through a [`PhoneHandle`].
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
 
 use super::accounts::{self, AccountError};
+use super::behavior::{Action, Behavior};
+use super::calllog::{self, LogWrite};
+use super::dialplan::{DialError, Dialing};
 use super::handle::PhoneHandle;
+use super::hooks::HOOK_TIMEOUT;
 use super::net::{Inbound, Network, ServerNames};
 use super::ports::PortReserver;
 use super::tls::{TlsClient, TlsError};
-use crate::config::{Account, Settings};
+use super::webhook::{Webhook, WebhookError};
+use crate::config::{Account, Contact, Settings};
 use crate::sip::sdp::codecs_from_microsip;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::ua::{AccountId, LocalAddrs, UaConfig, UaError, UserAgent};
+use crate::sip::ua::{AccountId, CallInfo, LocalAddrs, UaConfig, UaError, UserAgent};
 
 /// How long shutdown waits for un-registrations and BYEs to be answered.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -55,6 +63,12 @@ pub enum PhoneError {
     /// The phone has stopped.
     #[error("the phone has stopped")]
     Stopped,
+    /// The account's dial plan refuses the number.
+    #[error(transparent)]
+    Dial(#[from] DialError),
+    /// `webhookUrl` is unusable.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// What the phone is started with.
@@ -68,6 +82,31 @@ pub struct PhoneConfig {
     pub bind: IpAddr,
     /// A PEM file of CAs trusted for TLS besides the system's.
     pub tls_ca: Option<std::path::PathBuf>,
+    /// What the phone's own behaviour needs besides `settings`.
+    pub behavior: BehaviorConfig,
+}
+
+/// Files and limits of the phone's own behaviour ([`Behavior`]).
+#[derive(Debug, Clone)]
+pub struct BehaviorConfig {
+    /// Contacts.xml's contacts, to name callers.
+    pub contacts: Vec<Contact>,
+    /// The microsip.ini finished calls are logged to (`[Calls]`,
+    /// `[Dialed]`); `None`: no log.
+    pub call_log: Option<PathBuf>,
+    /// How long a hook may run before it is killed.
+    pub hook_timeout: Duration,
+}
+
+impl Default for BehaviorConfig {
+    /// No contacts, no log, MicroSIP's 10 s hook limit.
+    fn default() -> Self {
+        Self {
+            contacts: Vec::new(),
+            call_log: None,
+            hook_timeout: HOOK_TIMEOUT,
+        }
+    }
 }
 
 pub(super) type Job = Box<dyn FnOnce(&mut UserAgent, Instant) + Send>;
@@ -125,26 +164,76 @@ pub async fn start(
         rport: config.settings.rport,
     };
     let mut ua = UserAgent::new(ua_config, accounts.clone(), Box::new(media));
+    let mut behavior = Behavior::new(
+        &config.settings,
+        &config.accounts,
+        config.behavior.contacts.clone(),
+    );
+    let dialing: HashMap<AccountId, Dialing> = config
+        .accounts
+        .iter()
+        .map(|a| (a.number, Dialing::from_account(a)))
+        .collect();
+    let webhook = match config.settings.webhook_url.trim() {
+        "" => None,
+        url => Some(Webhook::start(url, &config.settings.webhook_secret)?),
+    };
+    let (log, log_writer) = match config.behavior.call_log.clone() {
+        Some(path) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Some(tx), Some(tokio::spawn(write_log(path, rx))))
+        }
+        None => (None, None),
+    };
+    let hook_timeout = config.behavior.hook_timeout;
     let (jobs_tx, mut jobs) = mpsc::unbounded_channel::<Job>();
     let (events, _) = broadcast::channel(1024);
     let events_tx = events.clone();
     let task = tokio::spawn(async move {
         let mut stopping: Option<Instant> = None;
         loop {
-            while let Some(t) = ua.poll_transmit() {
-                network.send(t);
-            }
-            while let Some(e) = ua.poll_event() {
-                tracing::info!(?e, "event");
-                let _ = events_tx.send(e);
+            // Behaviour acts on events (answer, reject, ...), which makes
+            // more events and messages: drain until quiet.
+            loop {
+                while let Some(t) = ua.poll_transmit() {
+                    network.send(t);
+                }
+                let mut batch = Vec::new();
+                while let Some(e) = ua.poll_event() {
+                    batch.push(e);
+                }
+                if !batch.is_empty() {
+                    let calls: Vec<CallInfo> = ua.calls().collect();
+                    let (now, wall) = (Instant::now(), SystemTime::now());
+                    for e in batch {
+                        tracing::info!(?e, "event");
+                        behavior.handle_event(&e, &calls, now, wall);
+                        let _ = events_tx.send(e);
+                    }
+                }
+                let mut acted = false;
+                while let Some(action) = behavior.poll_action() {
+                    acted |= act(
+                        &mut ua,
+                        action,
+                        hook_timeout,
+                        webhook.as_ref(),
+                        log.as_ref(),
+                    );
+                }
+                if !acted {
+                    break;
+                }
             }
             if let Some(since) = stopping {
                 if ua.is_idle() || since.elapsed() >= SHUTDOWN_GRACE {
                     break;
                 }
             }
-            let wake = ua
-                .poll_timeout()
+            let wake = [ua.poll_timeout(), behavior.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             let wake = match stopping {
                 Some(since) => wake.min(since + SHUTDOWN_GRACE),
@@ -172,8 +261,14 @@ pub async fn start(
                 },
                 () = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
                     ua.handle_timeout(Instant::now());
+                    behavior.handle_timeout(Instant::now());
                 }
             }
+        }
+        // The last calls' records reach the file before the task ends.
+        drop(log);
+        if let Some(writer) = log_writer {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, writer).await;
         }
     });
     let handle = PhoneHandle {
@@ -182,8 +277,66 @@ pub async fn start(
         accounts: accounts.into_iter().map(|a| (a.id, a)).collect(),
         local,
         names,
+        dialing: Arc::new(dialing),
     };
     Ok((handle, task))
+}
+
+/// Carries out one [`Action`]; `true` when it went to the user agent (so
+/// there may be new events to handle).
+fn act(
+    ua: &mut UserAgent,
+    action: Action,
+    hook_timeout: Duration,
+    webhook: Option<&Webhook>,
+    log: Option<&mpsc::UnboundedSender<LogWrite>>,
+) -> bool {
+    let now = Instant::now();
+    let (call, result) = match action {
+        Action::Answer(call) => (call, ua.answer(call, now)),
+        Action::Reject(call, code) => (call, ua.reject(call, code, now)),
+        Action::Redirect(call, target) => (call, ua.redirect(call, &target, now)),
+        Action::Hangup(call) => (call, ua.hangup(call, now)),
+        Action::Hook(run) => {
+            // Detached: the phone never waits for a hook.
+            drop(run.spawn(hook_timeout));
+            return false;
+        }
+        Action::Webhook(event) => {
+            if let Some(w) = webhook {
+                w.post(event);
+            }
+            return false;
+        }
+        Action::Log(write) => {
+            if let Some(log) = log {
+                let _ = log.send(write);
+            }
+            return false;
+        }
+    };
+    if let Err(e) = result {
+        // The call may have ended meanwhile (the caller gave up).
+        tracing::info!(call = call.0, "automatic action not done: {e}");
+    }
+    true
+}
+
+/// Writes the call log, one batch at a time, off the phone's task.
+async fn write_log(path: PathBuf, mut writes: mpsc::UnboundedReceiver<LogWrite>) {
+    while let Some(first) = writes.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = writes.try_recv() {
+            batch.push(more);
+        }
+        let path = path.clone();
+        let done = tokio::task::spawn_blocking(move || calllog::write(&path, &batch)).await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!("call log not written: {e}"),
+            Err(e) => tracing::warn!("call log writer: {e}"),
+        }
+    }
 }
 
 /// The local address the system would send from towards `peer` (a UDP

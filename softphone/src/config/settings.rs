@@ -283,6 +283,8 @@ typed_section! {
         last_call_number: String = "lastCallNumber", TEXT, "", M, "Number of the last call, for redial";
         last_call_has_video: bool = "lastCallHasVideo", B1, "0", M, "The last call had video";
         calls_last_key: i64 = "callsLastKey", CALLS_LAST_KEY, "-1", M, "Newest key of the [Calls] ring buffer";
+        webhook_url: String = "webhookUrl", TEXT, "", M, "msipphone extension (not MicroSIP): http(s) URL call events are POSTed to as JSON; empty = off";
+        webhook_secret: String = "webhookSecret", TEXT, "", M, "msipphone extension (not MicroSIP): key of the X-Msipphone-Signature HMAC-SHA256 of each webhook body";
     }
 }
 

@@ -28,6 +28,9 @@ pub struct CallInfo {
     pub remote_uri: String,
     /// The far end's display name (may be empty).
     pub remote_name: String,
+    /// Our side as its header shows it (an incoming call's To: the user
+    /// and domain that were called).
+    pub local_uri: String,
     /// Where it stands.
     pub state: CallState,
     /// We hold the far end.
@@ -81,6 +84,15 @@ impl UserAgent {
         self.command(call, now, |c, ctx| c.reject(code, ctx))
     }
 
+    /// Forwards a ringing incoming call to `target` (a number or URI,
+    /// completed with the account's domain): 302 with it as Contact.
+    pub fn redirect(&mut self, call: CallId, target: &str, now: Instant) -> Result<(), UaError> {
+        self.command(call, now, |c, ctx| {
+            let uri = ctx.account.target_uri(target);
+            c.redirect(&uri, ctx)
+        })
+    }
+
     /// Ends a call in any state (CANCEL, reject or BYE as fits).
     pub fn hangup(&mut self, call: CallId, now: Instant) -> Result<(), UaError> {
         self.command(call, now, |c, ctx| c.hangup(ctx))
@@ -125,6 +137,7 @@ impl UserAgent {
             direction: c.direction(),
             remote_uri: c.remote_uri().to_owned(),
             remote_name: c.remote_name().to_owned(),
+            local_uri: c.local_uri().to_owned(),
             state: c.state(),
             local_hold: c.local_hold(),
             remote_hold: c.remote_hold(),

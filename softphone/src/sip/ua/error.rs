@@ -12,6 +12,12 @@ pub enum UaError {
     /// No account has this number.
     #[error("no account {0}")]
     UnknownAccount(AccountId),
+    /// An account with this number exists already.
+    #[error("account {0} exists already")]
+    AccountExists(AccountId),
+    /// The account's REGISTER is still waiting for its answer.
+    #[error("account {0} has a REGISTER in flight")]
+    RegistrationBusy(AccountId),
     /// The account has no `server`, so there is nothing to register with.
     #[error("account {0} has no registrar")]
     NoRegistrar(AccountId),

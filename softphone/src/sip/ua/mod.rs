@@ -74,6 +74,21 @@ struct AccountState {
     registration: Registration,
 }
 
+impl AccountState {
+    /// A fresh account: no credentials cached, not registered.
+    fn new(config: AccountConfig) -> Self {
+        AccountState {
+            auth: DigestState::new(Credentials {
+                username: config.auth_user.clone(),
+                password: config.password.clone(),
+                realm: None,
+            }),
+            registration: Registration::new(&config),
+            config,
+        }
+    }
+}
+
 /// The SIP user agent of the phone: every account, call and message.
 pub struct UserAgent {
     config: UaConfig,
@@ -119,18 +134,7 @@ impl UserAgent {
             .filter(|c| media.supports(c))
             .cloned()
             .collect();
-        let accounts = accounts
-            .into_iter()
-            .map(|config| AccountState {
-                auth: DigestState::new(Credentials {
-                    username: config.auth_user.clone(),
-                    password: config.password.clone(),
-                    realm: None,
-                }),
-                registration: Registration::new(&config),
-                config,
-            })
-            .collect();
+        let accounts = accounts.into_iter().map(AccountState::new).collect();
         Self {
             layer: TransactionLayer::new(config.timers),
             config,
@@ -254,6 +258,33 @@ impl UserAgent {
         self.messages.push(message);
         self.pump(now);
         Ok(id)
+    }
+
+    /// Adds an account (a config reload found a new `[AccountN]`); it is
+    /// not registered until [`Self::register`].
+    pub fn add_account(&mut self, config: AccountConfig) -> Result<(), UaError> {
+        if self.shutting_down {
+            return Err(UaError::ShuttingDown);
+        }
+        if self.account_index(config.id).is_ok() {
+            return Err(UaError::AccountExists(config.id));
+        }
+        self.accounts.push(AccountState::new(config));
+        Ok(())
+    }
+
+    /// Replaces an account's settings (a config reload changed them). The
+    /// old registration must be over ([`Self::unregister`], and its answer
+    /// or timeout): a REGISTER still in flight is refused rather than
+    /// orphaned. Live calls keep their dialogs; new requests use the new
+    /// settings. Not registered until [`Self::register`].
+    pub fn replace_account(&mut self, config: AccountConfig) -> Result<(), UaError> {
+        let index = self.account_index(config.id)?;
+        if self.accounts[index].registration.is_busy() {
+            return Err(UaError::RegistrationBusy(config.id));
+        }
+        self.accounts[index] = AccountState::new(config);
+        Ok(())
     }
 
     /// `account`'s registration state; `None` for an unknown account.

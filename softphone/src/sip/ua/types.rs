@@ -127,6 +127,10 @@ pub struct AccountConfig {
     pub public_addr: Option<String>,
     /// Whether RFC 4028 session timers are used (`disableSessionTimer=0`).
     pub session_timers: bool,
+    /// `hideCID=1`: outgoing calls send `Privacy: id` and an anonymous
+    /// From (`"Anonymous" <sip:anonymous@anonymous.invalid>`), as MicroSIP
+    /// does (research/microsip.md §1.6).
+    pub hide_cid: bool,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -376,6 +380,7 @@ mod tests {
             keep_alive: None,
             public_addr: None,
             session_timers: true,
+            hide_cid: false,
         }
     }
 

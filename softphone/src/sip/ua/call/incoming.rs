@@ -243,6 +243,24 @@ impl Call {
         sent.map_err(CallError::from)
     }
 
+    /// Forwards the ringing call: 302 Moved Temporarily with
+    /// `Contact: <target_uri>` (the caller places the new call).
+    pub fn redirect(&mut self, target_uri: &str, ctx: &mut CallContext) -> Result<(), CallError> {
+        let ringing = self.state == CallState::Incoming
+            && self.uas.as_ref().is_some_and(|u| u.final_code.is_none());
+        self.require_state("redirect", ringing)?;
+        let Some(uas) = self.uas.take() else {
+            return Ok(());
+        };
+        let mut response = build::response(&uas.request, 302, Some(&self.dialog.local_tag), false);
+        response
+            .headers
+            .push(build::header("Contact", format!("<{target_uri}>")));
+        let sent = ctx.layer.send_response(uas.tx, response, ctx.now);
+        self.end(302, &build::reason(302), false, ctx);
+        sent.map_err(CallError::from)
+    }
+
     /// Hangs up: CANCEL (or queues it) before an answer, BYE after, 603
     /// for an incoming call that rings.
     pub fn hangup(&mut self, ctx: &mut CallContext) -> Result<(), CallError> {

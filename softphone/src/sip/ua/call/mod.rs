@@ -271,6 +271,12 @@ impl Call {
         &self.remote_name
     }
 
+    /// Our side of the dialog as the From/To header shows it (for an
+    /// incoming call: the INVITE's To, the user and domain called).
+    pub fn local_uri(&self) -> &str {
+        &self.dialog.local_uri
+    }
+
     /// We hold the far end.
     pub fn local_hold(&self) -> bool {
         self.local_hold

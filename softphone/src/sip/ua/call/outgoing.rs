@@ -35,7 +35,14 @@ pub(super) fn local_media(rtp: &LocalRtp, ctx: &CallContext) -> LocalMedia {
 }
 
 /// The From of our requests: display name, if any, and the AOR.
+/// The From of a call with the caller id hidden (`hideCID=1`), as
+/// MicroSIP sends it (RFC 3323 §4.1.1.3's anonymous URI).
+pub(super) const ANONYMOUS_FROM: &str = "\"Anonymous\" <sip:anonymous@anonymous.invalid>";
+
 fn from_value(ctx: &CallContext) -> String {
+    if ctx.account.hide_cid {
+        return ANONYMOUS_FROM.to_owned();
+    }
     headers::NameAddr {
         display_name: (!ctx.account.display_name.is_empty())
             .then(|| ctx.account.display_name.clone()),
@@ -96,6 +103,9 @@ impl Call {
         call.remote_uri = call.dialog.remote_target.clone();
         let mut draft = call.dialog.draft(Method::Invite);
         call.invite_headers(&mut draft);
+        if ctx.account.hide_cid {
+            draft.push("Privacy", "id");
+        }
         draft.set_body(SDP, offer.to_string().into_bytes());
         let tx = call.send(draft, Purpose::Invite, ctx)?;
         call.uac = Some(UacInvite {

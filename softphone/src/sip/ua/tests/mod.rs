@@ -40,6 +40,7 @@ pub(super) fn account(id: AccountId, username: &str, password: &str) -> AccountC
         keep_alive: None,
         public_addr: None,
         session_timers: true,
+        hide_cid: false,
     }
 }
 

@@ -334,3 +334,28 @@ fn dtmf_info_is_reported_and_answered() {
     assert_eq!(codes(&a.sent()), [400]);
     assert!(a.events().is_empty());
 }
+
+#[test]
+fn redirect_sends_302_with_the_target_as_contact_and_ends() {
+    let mut a = alice();
+    let _ = ring(&mut a, "", &peer_sdp("sendrecv"));
+    let _ = a.events();
+    a.with(|c, ctx| c.redirect("sip:200@example.com", ctx))
+        .expect("redirect");
+    let sent = a.sent();
+    assert_eq!(codes(&sent), [302]);
+    let moved = responses(&sent).remove(0);
+    assert_eq!(
+        header(&moved.headers, "Contact"),
+        Some("<sip:200@example.com>")
+    );
+    assert_eq!(
+        ended(&a.events()),
+        Some((302, "Moved Temporarily".to_owned(), false))
+    );
+    assert!(
+        a.with(|c, ctx| c.redirect("sip:200@example.com", ctx))
+            .is_err(),
+        "an ended call cannot be redirected"
+    );
+}

@@ -44,6 +44,7 @@ pub(super) fn account(user: &str, session_timers: bool) -> AccountConfig {
         keep_alive: None,
         public_addr: None,
         session_timers,
+        hide_cid: false,
     }
 }
 

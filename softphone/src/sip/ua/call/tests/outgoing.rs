@@ -469,3 +469,20 @@ fn early_media_in_183_starts_before_the_answer() {
     );
     assert_eq!(a.call().state(), CallState::Connected);
 }
+
+#[test]
+fn hide_cid_sends_privacy_and_an_anonymous_from() {
+    let mut a = alice(false);
+    a.account.hide_cid = true;
+    let invite = dial(&mut a);
+    assert_eq!(header(&invite.headers, "Privacy"), Some("id"));
+    let from = header(&invite.headers, "From").expect("From");
+    assert!(
+        from.starts_with("\"Anonymous\" <sip:anonymous@anonymous.invalid>;tag="),
+        "From: {from}"
+    );
+    let mut b = alice(false);
+    let plain = dial(&mut b);
+    assert_eq!(header(&plain.headers, "Privacy"), None);
+    assert!(header(&plain.headers, "From").is_some_and(|f| f.contains("sip:alice@")));
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Idle cost of a registered headless phone, msipphone and baresip side by
+side in one run (scripts/bench/phone-idle runs this).
+
+Both register with one kamailio on 127.0.0.1 (tests/peers/kamailio.cfg,
+every password "secret"), then sit idle. Reported per phone: resident
+memory (VmRSS, and its anonymous part) after SETTLE seconds, the CPU time
+used over IDLE seconds of idleness, and the binary's size. For msipphone
+also the control-socket latency: the time from writing `Dial URI` to the
+phone's socket to the INVITE arriving at a UDP socket of this script
+(median and max of DIALS dials; each call is cancelled by `Hangup`).
+
+usage: phone_idle.py MSIPPHONE_BIN REPO_ROOT
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SETTLE = float(os.environ.get("SETTLE", "5"))
+IDLE = float(os.environ.get("IDLE", "10"))
+DIALS = int(os.environ.get("DIALS", "50"))
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def proc_status(pid):
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+    return fields
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        parts = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    # utime, stime are fields 14 and 15 (1-based); after ')' they are 12, 13.
+    return (int(parts[11]) + int(parts[12])) / ticks
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise SystemExit(f"phone_idle: timed out waiting for {what}")
+
+
+def measure(name, pid, binary):
+    time.sleep(SETTLE)
+    status = proc_status(pid)
+    before = cpu_seconds(pid)
+    time.sleep(IDLE)
+    used = cpu_seconds(pid) - before
+    return {
+        "phone": name,
+        "rss_kb": int(status["VmRSS"].split()[0]),
+        "rss_anon_kb": int(status["RssAnon"].split()[0]),
+        "idle_cpu_ms_per_min": round(used * 1000 * 60 / IDLE, 1),
+        "binary_bytes": os.path.getsize(binary),
+    }
+
+
+def start_kamailio(root, work, port):
+    cfg = os.path.join(root, "tests", "peers", "kamailio.cfg")
+    log = open(os.path.join(work, "kamailio.log"), "w")
+    proc = subprocess.Popen(
+        ["kamailio", "-f", cfg, "-DD", "-E", "-m", "32", "-M", "4", "-Y", work, "-w", work,
+         "-l", f"udp:127.0.0.1:{port}", "-l", f"tcp:127.0.0.1:{port}",
+         "-A", 'AUTH_ALGORITHM="MD5"'],
+        stdout=log, stderr=log, start_new_session=True)
+    time.sleep(1.0)
+    if proc.poll() is not None:
+        raise SystemExit("phone_idle: kamailio did not start; see kamailio.log")
+    return proc
+
+
+def start_msipphone(binary, work, kam_port):
+    ini = os.path.join(work, "microsip.ini")
+    text = (f"[Settings]\r\nsourcePort={free_port()}\r\n"
+            f"[Account1]\r\nserver=127.0.0.1:{kam_port}\r\ndomain=127.0.0.1:{kam_port}\r\n"
+            "username=alice\r\npassword=secret\r\nregisterRefresh=300\r\n")
+    with open(ini, "wb") as f:
+        f.write(b"\xff\xfe" + text.encode("utf-16-le"))
+    env = dict(os.environ, XDG_RUNTIME_DIR=work)
+    proc = subprocess.Popen([binary, "--headless", "--config", ini], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        event = json.loads(line)
+        if event.get("event") == "registration" and event.get("state") == "registered":
+            return proc
+    raise SystemExit("phone_idle: msipphone did not register")
+
+
+def start_baresip(root, work, kam_port):
+    conf_dir = os.path.join(work, "baresip")
+    os.makedirs(conf_dir)
+    sip_port, ctrl_port, rtp = free_port(), free_port(), free_port()
+    template = open(os.path.join(root, "tests", "peers", "baresip", "config")).read()
+    audio = os.path.join(conf_dir, "silence.wav")
+    with open(audio, "wb") as f:  # 1 s of 8 kHz mono silence
+        data = b"\x00\x00" * 8000
+        f.write(b"RIFF" + (36 + len(data)).to_bytes(4, "little") + b"WAVEfmt "
+                + (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + (1).to_bytes(2, "little")
+                + (8000).to_bytes(4, "little") + (16000).to_bytes(4, "little")
+                + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
+                + b"data" + len(data).to_bytes(4, "little") + data)
+    conf = (template.replace("@SIP_PORT@", str(sip_port)).replace("@CTRL_PORT@", str(ctrl_port))
+            .replace("@RTP_PORTS@", f"{rtp}-{rtp + 9}").replace("@AUDIO_FILE@", audio))
+    open(os.path.join(conf_dir, "config"), "w").write(conf)
+    open(os.path.join(conf_dir, "accounts"), "w").write(
+        f"<sip:bob@127.0.0.1:{kam_port}>;auth_pass=secret;regint=300;audio_codecs=PCMU\n")
+    open(os.path.join(conf_dir, "contacts"), "w").write("")
+    log = open(os.path.join(work, "baresip.log"), "w")
+    proc = subprocess.Popen(["baresip", "-f", conf_dir], stdout=log, stderr=log,
+                            start_new_session=True)
+    wait_for(lambda: "REGISTER" in open(os.path.join(work, "kamailio.log")).read()
+             and "bob" in open(os.path.join(work, "kamailio.log")).read(), 10, "baresip to register")
+    time.sleep(1.0)
+    return proc
+
+
+def dial_latency(work, socket_path):
+    """Dial through the control socket; time until the INVITE arrives here."""
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sink.bind(("127.0.0.1", 0))
+    sink.settimeout(5)
+    port = sink.getsockname()[1]
+    samples = []
+    for _ in range(DIALS):
+        ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        ctl.connect(socket_path)
+        start = time.perf_counter()
+        ctl.sendall(f"Dial sip:bench@127.0.0.1:{port}\n".encode())
+        while True:
+            data, _ = sink.recvfrom(65536)
+            if data.startswith(b"INVITE "):
+                samples.append((time.perf_counter() - start) * 1000)
+                break
+        ctl.recv(65536)
+        ctl.close()
+        hang = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        hang.connect(socket_path)
+        hang.sendall(b"Hangup\n")
+        hang.recv(65536)
+        hang.close()
+        time.sleep(0.05)
+    return samples
+
+
+def find_socket(work):
+    for dirpath, _, files in os.walk(work):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if name.endswith(".sock") or "msipphone" in name:
+                try:
+                    if os.path.exists(path) and socket.socket(socket.AF_UNIX).connect_ex(path) == 0:
+                        return path
+                except OSError:
+                    continue
+    return None
+
+
+def main():
+    binary, root = sys.argv[1], sys.argv[2]
+    work = tempfile.mkdtemp(prefix="phone-idle-")
+    procs = []
+    try:
+        kam_port = free_port()
+        procs.append(start_kamailio(root, work, kam_port))
+        phone = start_msipphone(binary, work, kam_port)
+        procs.append(phone)
+        ours = measure("msipphone", phone.pid, binary)
+        socket_path = find_socket(work)
+        if socket_path:
+            lat = dial_latency(work, socket_path)
+            ours["dial_to_invite_ms_median"] = round(statistics.median(lat), 2)
+            ours["dial_to_invite_ms_max"] = round(max(lat), 2)
+        else:
+            ours["dial_to_invite_ms_median"] = None
+        bare = start_baresip(root, work, kam_port)
+        procs.append(bare)
+        theirs = measure("baresip", bare.pid, shutil.which("baresip"))
+        print(json.dumps([ours, theirs], indent=1))
+        ok = ours["rss_kb"] <= 5 * 1024
+        print(f"target idle RSS <= 5 MB: msipphone {ours['rss_kb'] / 1024:.2f} MB "
+              f"(baresip {theirs['rss_kb'] / 1024:.2f} MB): {'met' if ok else 'MISSED'}")
+        med = ours.get("dial_to_invite_ms_median")
+        if med is not None:
+            print(f"target Dial -> INVITE < 5 ms: median {med} ms, max {ours['dial_to_invite_ms_max']} ms: "
+                  f"{'met' if med < 5 else 'MISSED'}")
+        else:
+            print("Dial -> INVITE: no control socket found; not measured")
+    finally:
+        for p in reversed(procs):
+            try:
+                os.killpg(p.pid, signal.SIGTERM)
+                p.wait(timeout=5)
+            except Exception:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except Exception:
+                    pass
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
