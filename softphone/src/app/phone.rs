@@ -176,7 +176,7 @@ pub async fn start(
         .collect();
     let webhook = match config.settings.webhook_url.trim() {
         "" => None,
-        url => Some(Webhook::start(url, &config.settings.webhook_secret)?),
+        url => Some(Webhook::start(url, config.settings.webhook_secret.expose())?),
     };
     let (log, log_writer) = match config.behavior.call_log.clone() {
         Some(path) => {

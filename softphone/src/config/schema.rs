@@ -103,6 +103,41 @@ impl FromIni for String {
     }
 }
 
+/// A setting that is a secret (a webhook key): shown masked by `Debug`
+/// and when serialised (`--print-config`), read with [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "********" })
+    }
+}
+
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "********" })
+    }
+}
+
+impl FromIni for Secret {
+    fn from_ini(raw: Option<&str>, spec: &KeySpec) -> Self {
+        Secret(raw.unwrap_or(spec.default).to_owned())
+    }
+}
+
 /// Generates a typed section struct and its key table from one list.
 ///
 /// Each line: `field: Type = "keyName", ValueType, "default", max_len, "doc";`

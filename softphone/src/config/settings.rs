@@ -2,7 +2,7 @@
 //! default (MicroSIP 3.22.3's set, in the order its `SettingsSave` writes).
 
 use super::document::IniDocument;
-use super::schema::{typed_section, KeySpec, CODECS_MAX_LEN, DEFAULT_MAX_LEN as M};
+use super::schema::{typed_section, KeySpec, Secret, CODECS_MAX_LEN, DEFAULT_MAX_LEN as M};
 use super::value::{ini_enum, BoolRule, ValueType};
 
 /// The section name.
@@ -284,7 +284,7 @@ typed_section! {
         last_call_has_video: bool = "lastCallHasVideo", B1, "0", M, "The last call had video";
         calls_last_key: i64 = "callsLastKey", CALLS_LAST_KEY, "-1", M, "Newest key of the [Calls] ring buffer";
         webhook_url: String = "webhookUrl", TEXT, "", M, "msipphone extension (not MicroSIP): http(s) URL call events are POSTed to as JSON; empty = off";
-        webhook_secret: String = "webhookSecret", TEXT, "", M, "msipphone extension (not MicroSIP): key of the X-Msipphone-Signature HMAC-SHA256 of each webhook body";
+        webhook_secret: Secret = "webhookSecret", TEXT, "", M, "msipphone extension (not MicroSIP): key of the X-Msipphone-Signature HMAC-SHA256 of each webhook body";
     }
 }
 
@@ -342,6 +342,16 @@ impl Default for Settings {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_webhook_secret_never_shows() {
+        let doc = IniDocument::parse(b"[Settings]\nwebhookSecret=hunter2\n").unwrap();
+        let settings = Settings::from_document(&doc);
+        assert_eq!(settings.webhook_secret.expose(), "hunter2");
+        let json = serde_json::to_string(&settings).unwrap();
+        assert!(!json.contains("hunter2") && json.contains("\"webhookSecret\":\"********\""), "{json}");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
     use super::*;
     use crate::config::encoding::Encoding;
 
