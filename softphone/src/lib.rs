@@ -9,4 +9,5 @@
 pub mod app;
 pub mod config;
 pub mod control;
+pub mod media;
 pub mod sip;

@@ -144,7 +144,12 @@ impl DtmfSender {
 
     /// Queues a digit. Durations are limited to what the 16-bit field
     /// holds (8.19 s at 8 kHz) and to at least one interval.
-    pub fn queue(&mut self, digit: char, duration: Duration, now: Instant) -> Result<(), DtmfError> {
+    pub fn queue(
+        &mut self,
+        digit: char,
+        duration: Duration,
+        now: Instant,
+    ) -> Result<(), DtmfError> {
         let code = event_code(digit).ok_or(DtmfError::InvalidDigit(digit))?;
         self.queue.push_back((code, duration.max(self.interval)));
         self.ready_at.get_or_insert(now);
@@ -272,7 +277,12 @@ impl DtmfReceiver {
     }
 
     /// Feeds one telephone-event packet's timestamp and payload.
-    pub fn on_packet(&mut self, timestamp: u32, payload: &[u8], now: Instant) -> Result<(), DtmfError> {
+    pub fn on_packet(
+        &mut self,
+        timestamp: u32,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<(), DtmfError> {
         let event = EventPayload::parse(payload)?;
         if self.done.contains(&timestamp) {
             return Ok(());

@@ -13,9 +13,12 @@
 //!   above `target + frame` one packet is dropped (time compression),
 //!   below `target − frame` one concealment frame is inserted (stretch).
 //!   Clock drift between the peers is absorbed by the same rule.
-//! * An empty buffer while playing conceals without advancing (the
-//!   packet may still come); after 10 such frames the stream is treated
-//!   as paused (DTX, hold) and buffering starts over.
+//! * An empty buffer while playing conceals. If the missing packet is
+//!   only just due (less than a frame behind the newest packet's pace)
+//!   playout waits for it (stretch: a slow sender clock, a small delay
+//!   spike); if it is overdue it is given up as lost, so a loss burst
+//!   does not add delay. After 10 empty pulls the stream is treated as
+//!   paused (DTX, hold) and buffering starts over.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -86,9 +89,10 @@ pub struct JitterStats {
     pub duplicates: u64,
     /// Late packets dropped.
     pub late: u64,
-    /// Packets never received by their playout time.
+    /// Frames skipped because their packet was not there in time (the
+    /// playout view; RFC 3550 loss is [`super::rtp::RtpReceiver`]'s).
     pub lost: u64,
-    /// Pulls that found the buffer empty while playing.
+    /// Pulls that found nothing buffered while playing.
     pub underruns: u64,
     /// Packets dropped to reduce delay.
     pub dropped: u64,
@@ -117,6 +121,8 @@ pub struct JitterBuffer {
     frame: Duration,
     packets: BTreeMap<i64, (Entry, Instant)>,
     highest: Option<i64>,
+    /// When the packet with the highest sequence number arrived.
+    last_arrival: Option<Instant>,
     next: Option<i64>,
     /// Bit i set: sequence `next - 1 - i` was played from a packet.
     played: u64,
@@ -147,6 +153,7 @@ impl JitterBuffer {
             frame: frame.max(Duration::from_millis(1)),
             packets: BTreeMap::new(),
             highest: None,
+            last_arrival: None,
             next: None,
             played: 0,
             state: State::Buffering,
@@ -205,6 +212,7 @@ impl JitterBuffer {
     pub fn reset(&mut self) {
         self.packets.clear();
         self.highest = None;
+        self.last_arrival = None;
         self.next = None;
         self.played = 0;
         self.state = State::Buffering;
@@ -253,7 +261,10 @@ impl JitterBuffer {
             return Insert::Duplicate;
         }
         self.learn_timing(ext, entry.timestamp, now);
-        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
+        if self.highest.is_none_or(|h| ext > h) {
+            self.highest = Some(ext);
+            self.last_arrival = Some(now);
+        }
         self.packets.insert(ext, (entry, now));
         self.stats.accepted += 1;
         // Bound memory: never hold more than twice the maximum delay.
@@ -321,18 +332,16 @@ impl JitterBuffer {
         };
         self.adapt(now);
         match self.pending_adjust.take() {
-            Some(true) => {
-                // Drop one packet (if there is one to drop) to cut delay.
-                if self.packets.remove(&next).is_some() {
-                    self.advance(true);
-                    self.stats.dropped += 1;
-                }
+            // Drop one packet (if there is one to drop) to cut delay.
+            Some(true) if self.packets.remove(&next).is_some() => {
+                self.advance(true);
+                self.stats.dropped += 1;
             }
             Some(false) => {
                 self.stats.stretched += 1;
                 return Pop::Underrun;
             }
-            None => {}
+            _ => {}
         }
         let Some(next) = self.next else {
             return Pop::Empty;
@@ -348,18 +357,40 @@ impl JitterBuffer {
             self.advance(false);
             return Pop::Lost;
         }
+        // Nothing buffered at or after `next`.
         self.underrun_run += 1;
         self.stats.underruns += 1;
-        if self.underrun_run == 1 {
-            self.trouble(now);
-        }
         if self.underrun_run >= MAX_UNDERRUN_RUN {
-            // A pause in the stream (DTX, hold): buffer afresh.
+            // A pause in the stream (DTX, hold): buffer afresh, expecting
+            // the sequence to continue after the newest packet seen.
             self.state = State::Buffering;
             self.underrun_run = 0;
+            self.next = self.highest.map(|h| h + 1);
+            self.played = 0;
             return Pop::Empty;
         }
+        if self.overdue(next, now) {
+            // It should have come a frame ago: lost in a burst, or so
+            // late that waiting would only add delay (the target grows).
+            self.stats.lost += 1;
+            self.advance(false);
+            return Pop::Lost;
+        }
+        // Only just due (a slow sender clock, a small delay spike):
+        // conceal and wait for it, which adds one frame of delay.
+        self.trouble(now);
         Pop::Underrun
+    }
+
+    /// Whether packet `next` is more than a frame past the time it would
+    /// have arrived at the newest packet's pace.
+    fn overdue(&self, next: i64, now: Instant) -> bool {
+        let newest = self.highest.zip(self.last_arrival);
+        let Some((high, arrived)) = newest else {
+            return true;
+        };
+        let frames = u32::try_from(next - high + 1).unwrap_or(u32::MAX);
+        now.saturating_duration_since(arrived) > self.frame.saturating_mul(frames)
     }
 
     fn advance(&mut self, played: bool) {
@@ -399,10 +430,7 @@ impl JitterBuffer {
             .is_none_or(|t| now.saturating_duration_since(t) >= STABLE_FOR);
         let desired = self.desired();
         if stable && self.target > desired {
-            self.target = self
-                .target
-                .saturating_sub(self.frame / 100)
-                .max(desired);
+            self.target = self.target.saturating_sub(self.frame / 100).max(desired);
         }
         self.target = self
             .target

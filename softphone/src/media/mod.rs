@@ -11,19 +11,25 @@
 //!   the receiver's statistics (A.1 sequence validation, A.8 jitter).
 //! * [`rtcp`]: SR/RR/SDES/BYE compound packets and the report interval.
 //! * [`jitter`]: the adaptive jitter buffer and playout with concealment.
+//! * [`playout`]: jitter buffer → decoder → fixed frames, with PLC.
 //! * [`dtmf`]: RFC 4733 telephone-events, sending and receiving.
-//! * [`tone`]: sine and in-band DTMF tones, Goertzel power and detection.
+//! * [`inband`]: in-band DTMF tones and their Goertzel detector.
+//! * [`tone`]: sine source, Goertzel power at a frequency, tone SNR.
 //! * [`session`]: ties them together for one negotiated stream.
 
+pub mod codec;
+pub mod device;
 pub mod dtmf;
+pub mod inband;
 pub mod jitter;
+pub mod playout;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;
 pub mod tone;
 
 #[cfg(test)]
-mod test_codec;
+mod test_support;
 #[cfg(test)]
 mod tests;
 

@@ -239,13 +239,14 @@ fn parse_bye(body: &[u8], count: u8) -> Result<RtcpPacket, RtcpError> {
         .collect::<Result<Vec<_>, _>>()?;
     let at = usize::from(count) * 4;
     let reason = match body.get(at) {
-        Some(&len) => {
+        // A zero length is the padding of a BYE without a reason.
+        Some(&len) if len > 0 => {
             let text = body
                 .get(at + 1..at + 1 + usize::from(len))
                 .ok_or(RtcpError::Truncated)?;
             Some(String::from_utf8_lossy(text).into_owned())
         }
-        None => None,
+        _ => None,
     };
     Ok(RtcpPacket::Bye { sources, reason })
 }

@@ -74,7 +74,13 @@ fn be32(buf: &[u8], at: usize) -> Option<u32> {
 
 impl<'a> RtpPacket<'a> {
     /// A packet with no CSRCs, extension or padding.
-    pub fn new(payload_type: u8, sequence: u16, timestamp: u32, ssrc: u32, payload: &'a [u8]) -> Self {
+    pub fn new(
+        payload_type: u8,
+        sequence: u16,
+        timestamp: u32,
+        ssrc: u32,
+        payload: &'a [u8],
+    ) -> Self {
         Self {
             marker: false,
             payload_type: payload_type & 0x7f,
@@ -265,7 +271,14 @@ impl RtpSender {
 
     /// Writes one audio packet carrying `ticks` of media and advances the
     /// timestamp by them. The marker is set on a talkspurt's first packet.
-    pub fn send_audio(&mut self, pt: u8, payload: &[u8], ticks: u32, now: Instant, out: &mut Vec<u8>) {
+    pub fn send_audio(
+        &mut self,
+        pt: u8,
+        payload: &[u8],
+        ticks: u32,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
         let marker = std::mem::take(&mut self.talkspurt_start);
         let ts = self.timestamp;
         self.send_raw(pt, marker, ts, payload, now, out);
@@ -434,7 +447,13 @@ impl RtpReceiver {
 
     /// Accounts one packet arriving at `now`: sequence validation, byte
     /// count and the A.8 jitter estimate.
-    pub fn on_packet(&mut self, seq: u16, timestamp: u32, payload_len: usize, now: Instant) -> SeqVerdict {
+    pub fn on_packet(
+        &mut self,
+        seq: u16,
+        timestamp: u32,
+        payload_len: usize,
+        now: Instant,
+    ) -> SeqVerdict {
         let verdict = self.update_seq(seq);
         if verdict != SeqVerdict::Valid {
             return verdict;
@@ -460,7 +479,9 @@ impl RtpReceiver {
 
     /// Packets expected since the stream (re)started.
     pub fn expected(&self) -> u32 {
-        self.extended_max().wrapping_sub(self.base_seq).wrapping_add(1)
+        self.extended_max()
+            .wrapping_sub(self.base_seq)
+            .wrapping_add(1)
     }
 
     /// Valid packets received (duplicates included, as in A.3).

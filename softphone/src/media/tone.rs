@@ -1,8 +1,10 @@
 //! Tones and tone measurement: a sine source, Goertzel power at one
 //! frequency and a tone's SNR (used by tests to check received audio).
 
-/// A 16-bit full-scale sine is +3.14 dBm0 (G.711, ITU-T G.711 Table 5).
-const FULL_SCALE_DBM0: f64 = 3.14;
+/// A 16-bit full-scale sine is +3.14 dBm0 (ITU-T G.711: the digital
+/// milliwatt is 3.14 dB below a full-scale sine). Written as a sum so
+/// clippy does not take it for an approximation of π.
+const FULL_SCALE_DBM0: f64 = 3.0 + 0.14;
 
 /// The peak amplitude of a sine at `dbm0` in 16-bit PCM.
 pub fn dbm0_to_peak(dbm0: f64) -> f64 {
@@ -75,7 +77,10 @@ pub fn total_power(pcm: &[i16]) -> f64 {
     if pcm.is_empty() {
         return 0.0;
     }
-    pcm.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>() / pcm.len() as f64
+    pcm.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        / pcm.len() as f64
 }
 
 /// The tone at `hz` against everything else in `pcm`, in dB. Infinite

@@ -20,7 +20,12 @@ const RATE: u32 = 8000;
 pub fn ulaw_encode(x: i16) -> u8 {
     let x = i32::from(x);
     // G.191: magnitude on 14 bits plus the 33 bias, one's complement below 0.
-    let absno = if x < 0 { ((!x) >> 2) + 33 } else { (x >> 2) + 33 }.min(0x1FFF);
+    let absno = if x < 0 {
+        ((!x) >> 2) + 33
+    } else {
+        (x >> 2) + 33
+    }
+    .min(0x1FFF);
     let mut segment = 1;
     let mut rest = absno >> 6;
     while rest != 0 {
@@ -215,7 +220,9 @@ mod tests {
 
     #[test]
     fn codec_round_trip_frame() {
-        let pcm: Vec<i16> = (0..160).map(|i| ((i * 397) % 20000 - 10000) as i16).collect();
+        let pcm: Vec<i16> = (0..160)
+            .map(|i| ((i * 397) % 20000 - 10000) as i16)
+            .collect();
         for law in [Law::Mu, Law::A] {
             let mut codec = G711::new(law);
             let mut payload = vec![0xEE];
@@ -228,7 +235,10 @@ mod tests {
             assert_eq!(decoded.len(), 160);
             for (a, b) in pcm.iter().zip(&decoded) {
                 // Worst-case G.711 quantisation error in the top segment.
-                assert!((i32::from(*a) - i32::from(*b)).abs() <= 1024, "{law:?} {a} {b}");
+                assert!(
+                    (i32::from(*a) - i32::from(*b)).abs() <= 1024,
+                    "{law:?} {a} {b}"
+                );
             }
             assert_eq!((codec.clock_rate(), codec.sample_rate()), (8000, 8000));
             assert_eq!(codec.frame_samples(), 160);

@@ -117,7 +117,11 @@ mod tests {
     #[test]
     fn silence_stays_quiet_and_garbage_does_not_panic() {
         let (_, decoded) = round_trip(&vec![0; 3_200]);
-        let peak = decoded[320..].iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+        let peak = decoded[320..]
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap_or(0);
         assert!(peak < 64, "idle noise peak {peak}");
         let mut codec = G722::new();
         let mut out = Vec::new();

@@ -146,7 +146,10 @@ impl AudioCodec for Opus {
     /// libopus's own packet-loss concealment for one packet's duration.
     fn conceal(&mut self, out: &mut Vec<i16>) {
         let samples = self.last_packet_samples.min(MAX_PACKET_SAMPLES);
-        match self.decoder.decode(&[], &mut self.scratch[..samples], false) {
+        match self
+            .decoder
+            .decode(&[], &mut self.scratch[..samples], false)
+        {
             Ok(n) => out.extend_from_slice(&self.scratch[..n.min(samples)]),
             Err(error) => tracing::debug!(%error, "Opus concealment failed"),
         }
@@ -191,8 +194,14 @@ mod tests {
             }
         );
         assert_eq!(OpusParams::from_fmtp(None), OpusParams::default());
-        assert_eq!(OpusParams::from_fmtp(Some("maxaveragebitrate=1")).bitrate, 6_000);
-        assert_eq!(OpusParams::from_fmtp(Some("maxaveragebitrate=x")).bitrate, DEFAULT_BITRATE);
+        assert_eq!(
+            OpusParams::from_fmtp(Some("maxaveragebitrate=1")).bitrate,
+            6_000
+        );
+        assert_eq!(
+            OpusParams::from_fmtp(Some("maxaveragebitrate=x")).bitrate,
+            DEFAULT_BITRATE
+        );
     }
 
     #[test]
@@ -210,7 +219,10 @@ mod tests {
         assert_eq!(decoded.len(), input.len());
         // 32 kbit/s at 20 ms is 80 bytes a packet on average (VBR).
         let mean = sizes.iter().sum::<usize>() as f64 / sizes.len() as f64;
-        assert!((50.0..=110.0).contains(&mean), "mean packet {mean:.1} bytes");
+        assert!(
+            (50.0..=110.0).contains(&mean),
+            "mean packet {mean:.1} bytes"
+        );
         assert!(sizes.iter().all(|&s| s > 2 && s <= 1_275), "{sizes:?}");
         let snr = snr_db(&input, &decoded, 960, 9_600);
         assert!(snr > 12.0, "SNR {snr:.1} dB");
