@@ -331,7 +331,14 @@ fn ctl(args: &[OsString]) -> Result<u8> {
 /// `Status` for people.
 fn print_status(reply: &Reply) {
     let empty = Vec::new();
-    let list = |key: &str| reply.data.get(key).and_then(|v| v.as_array()).unwrap_or(&empty).clone();
+    let list = |key: &str| {
+        reply
+            .data
+            .get(key)
+            .and_then(|v| v.as_array())
+            .unwrap_or(&empty)
+            .clone()
+    };
     let text = |v: &serde_json::Value, key: &str| match &v[key] {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => "-".to_owned(),
@@ -482,7 +489,10 @@ fn run_phone(ini_path: &Path, doc: &config::IniDocument, initial: Option<Command
         tokio::spawn(server::serve(listener, server.clone()));
         if let Some(command) = initial {
             let account = server.account();
-            if phone.accounts().any(|a| a.id == account && a.registrar.is_some()) {
+            if phone
+                .accounts()
+                .any(|a| a.id == account && a.registrar.is_some())
+            {
                 let _ = tokio::time::timeout(REGISTER_WAIT, async {
                     while let Ok(event) = registrations.recv().await {
                         if let UaEvent::Registration { account: a, state } = event {

@@ -176,8 +176,18 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> Output {
             buf
         })
     };
-    let out = pipe(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
-    let err = pipe(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>));
+    let out = pipe(
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
+    let err = pipe(
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Read + Send>),
+    );
     let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
@@ -283,7 +293,10 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
     let text = profile.run(&["ctl", "Status"]);
     let text = e2e::stdout(&text);
     assert!(
-        text.contains(&format!("account 2 sip:erin@{} registered", kamailio.domain())),
+        text.contains(&format!(
+            "account 2 sip:erin@{} registered",
+            kamailio.domain()
+        )),
         "{text}"
     );
     assert!(text.contains("account 1 sip:alice@"), "{text}");
@@ -291,20 +304,34 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
     // Forms of the language; with no call, Hold and Hangup have nothing to
     // act on (3), which shows the command was understood and carried out.
     let (code, reply) = profile.ctl(&["[Hold()]"]);
-    assert_eq!((code, &reply["status"]), (Some(3), &Value::from("nothing_to_act_on")), "{reply}");
+    assert_eq!(
+        (code, &reply["status"]),
+        (Some(3), &Value::from("nothing_to_act_on")),
+        "{reply}"
+    );
     let (code, reply) = profile.ctl(&["action:hangup"]);
     assert_eq!(code, Some(3), "{reply}");
     assert_eq!(reply["message"], "no call to hang up");
     let (code, reply) = profile.ctl(&["[SetVolume(40)]"]);
-    assert_eq!((code, &reply["audio"]["speaker_volume"]), (Some(0), &Value::from(40)), "{reply}");
+    assert_eq!(
+        (code, &reply["audio"]["speaker_volume"]),
+        (Some(0), &Value::from(40)),
+        "{reply}"
+    );
     let (code, reply) = profile.ctl(&["action:mute"]);
-    assert_eq!((code, &reply["audio"]["muted"]), (Some(0), &Value::from(true)), "{reply}");
+    assert_eq!(
+        (code, &reply["audio"]["muted"]),
+        (Some(0), &Value::from(true)),
+        "{reply}"
+    );
 
     // Bad requests, sent raw so the phone's own parser answers.
     let reply = profile.raw(b"Frobnicate now\n");
     assert_eq!(reply["code"], 2, "{reply}");
     assert!(
-        reply["message"].as_str().is_some_and(|m| m.starts_with("unknown command \"Frobnicate\"")),
+        reply["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("unknown command \"Frobnicate\"")),
         "{reply}"
     );
     let reply = profile.raw(b"SetVolume 101\n");
@@ -317,14 +344,28 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
     huge.push(b'\n');
     let reply = profile.raw(&huge);
     assert_eq!(reply["code"], 2);
-    assert!(reply["message"].as_str().is_some_and(|m| m.contains("longer than 8192")), "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("longer than 8192")),
+        "{reply}"
+    );
     let reply = profile.raw(b"Dial 1\x002\n");
     assert_eq!(reply["code"], 2);
-    assert!(reply["message"].as_str().is_some_and(|m| m.contains("U+0000")), "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("U+0000")),
+        "{reply}"
+    );
     // ctl refuses the same way, with exit code 2.
     let out = profile.run(&["ctl", "Frobnicate"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(e2e::stderr(&out).contains("unknown command \"Frobnicate\""), "{}", e2e::stderr(&out));
+    assert!(
+        e2e::stderr(&out).contains("unknown command \"Frobnicate\""),
+        "{}",
+        e2e::stderr(&out)
+    );
 
     // A second invocation hands the number over; the call connects.
     let mut events = Subscription::start(&profile);
@@ -337,13 +378,19 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
         e2e::stdout(&out),
         e2e::stderr(&out)
     );
-    assert!(e2e::stdout(&out).contains("calling 1001"), "{}", e2e::stdout(&out));
+    assert!(
+        e2e::stdout(&out).contains("calling 1001"),
+        "{}",
+        e2e::stdout(&out)
+    );
     let call = profile.wait_status("a connected call", |s| {
         calls(s).into_iter().find(|c| c["state"] == "connected")
     });
     assert_eq!(call["direction"], "outgoing");
     assert!(
-        call["remote"].as_str().is_some_and(|r| r.starts_with("sip:1001@")),
+        call["remote"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("sip:1001@")),
         "{call}"
     );
     assert!(call["duration"].is_u64(), "{call}");
@@ -359,7 +406,8 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
     let ended = events.expect("call_ended", |e| e["event"] == "call_ended");
     assert_eq!(ended["reason"]["code"], 200, "{ended}");
     assert_eq!(ended["reason"]["by_remote"], false, "{ended}");
-    uas.wait().assert_success("sipp UAS called through the control socket");
+    uas.wait()
+        .assert_success("sipp UAS called through the control socket");
     profile.wait_status("no calls", |s| calls(s).is_empty().then_some(()));
     let out = profile.run(&["-hangup"]);
     assert_eq!(out.status.code(), Some(3), "nothing left to hang up");
@@ -368,7 +416,11 @@ fn ctl_and_microsips_command_line_drive_a_running_phone() {
     let (code, reply) = profile.ctl(&["Close"]);
     assert_eq!(code, Some(0), "{reply}");
     let status = phone.wait_exit();
-    assert!(status.success(), "the phone exited {status}: {}", phone.stderr());
+    assert!(
+        status.success(),
+        "the phone exited {status}: {}",
+        phone.stderr()
+    );
     assert!(!profile.socket().exists(), "the socket file stays behind");
     events.expect("unregistered", |e| {
         e["event"] == "registration" && e["account"] == 2 && e["state"] == "unregistered"
@@ -403,7 +455,8 @@ fn microsips_command_line_starts_the_phone_when_none_runs() {
     assert_eq!(call["remote"], target.as_str());
     // The running phone takes the next ones.
     assert_eq!(profile.run(&["/hangupall"]).status.code(), Some(0));
-    uas.wait().assert_success("sipp UAS called by msipphone sip:...");
+    uas.wait()
+        .assert_success("sipp UAS called by msipphone sip:...");
     assert_eq!(profile.run(&["-exit"]).status.code(), Some(0));
     let status = phone.wait_exit();
     assert!(status.success(), "{status}: {}", phone.stderr());
@@ -425,7 +478,10 @@ fn a_stale_socket_is_replaced_and_a_second_phone_refuses() {
     );
     let ini = profile.ini().to_string_lossy().into_owned();
     let _phone = profile.start(&["--headless", "--config", &ini]);
-    let mode = std::fs::metadata(profile.socket()).expect("socket").permissions().mode();
+    let mode = std::fs::metadata(profile.socket())
+        .expect("socket")
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "socket mode {mode:o}");
     let second = profile.run(&["--headless", "--config", &ini]);
     assert_eq!(second.status.code(), Some(7), "{}", e2e::stderr(&second));
@@ -476,7 +532,10 @@ fn another_user_cannot_use_the_socket() {
     let out = as_nobody();
     assert_eq!(out.status.code(), Some(1), "{}", e2e::stderr(&out));
     let err = e2e::stderr(&out);
-    assert!(err.contains("serves uid 0 only; the peer is uid 65534"), "{err}");
+    assert!(
+        err.contains("serves uid 0 only; the peer is uid 65534"),
+        "{err}"
+    );
     // And the phone still serves its own user.
     let (code, _) = profile.ctl(&["Status"]);
     assert_eq!(code, Some(0));

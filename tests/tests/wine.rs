@@ -35,6 +35,8 @@ fn windows_binaries_under_wine() {
     lane.unregister_removes_it();
     lane.an_imported_reg_file_equals_register(&registered);
     lane.another_programs_scheme_needs_force();
+    lane.ctl_without_a_phone_says_so();
+    lane.a_headless_phone_answers_through_its_pipe();
 }
 
 /// A booted prefix and the Windows binaries; dropping it stops every Wine
@@ -344,6 +346,115 @@ impl Lane {
     /// Step 5: a scheme another program owns is left alone unless `--force`;
     /// a user choice naming another program wins, and only the user can
     /// change it (status's note says so).
+    /// `msipphone.exe ctl Status` with no phone: the named pipe does not
+    /// exist, which the client reports as "no running phone", exit 6.
+    fn ctl_without_a_phone_says_so(&self) {
+        let out = self.run(
+            self.wine_command(self.bin_dir.join("msipphone.exe"), &["ctl", "Status"]),
+            RUN_TIMEOUT,
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "msipphone.exe ctl Status\n{}{}",
+            e2e::stdout(&out),
+            e2e::stderr(&out)
+        );
+        assert!(
+            e2e::stderr(&out).contains(
+                r"no running phone for this user (nothing answers on \\.\pipe\msipphone-S-1-"
+            ),
+            "{}",
+            e2e::stderr(&out)
+        );
+    }
+
+    /// `msipphone.exe --headless` serves its named pipe: `ctl Status`
+    /// answers, a second `--headless` refuses (exit 7), `ctl Close` stops it.
+    fn a_headless_phone_answers_through_its_pipe(&self) {
+        use std::io::BufRead;
+        let ini = self.prefix.path().join("ctl-phone.ini");
+        std::fs::write(
+            &ini,
+            e2e::utf16le_bom("[Settings]\r\nsourcePort=0\r\n[Account1]\r\ndomain=127.0.0.1:9\r\nusername=alice\r\n"),
+        )
+        .expect("write the ini");
+        let ini = format!("Z:{}", ini.display()).replace('/', "\\");
+        let exe = self.bin_dir.join("msipphone.exe");
+        let mut phone = self
+            .wine_command(&exe, &["--headless", "--config", &ini])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start msipphone.exe --headless");
+        let stderr = phone.stderr.take().expect("stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if line.contains("control channel") => break,
+                Ok(_) => {}
+                Err(_) => {
+                    let _ = phone.kill();
+                    panic!("msipphone.exe --headless never served its pipe");
+                }
+            }
+        }
+        let status = self.run(self.wine_command(&exe, &["ctl", "Status"]), RUN_TIMEOUT);
+        let second = self.run(
+            self.wine_command(&exe, &["--headless", "--config", &ini]),
+            RUN_TIMEOUT,
+        );
+        let close = self.run(self.wine_command(&exe, &["ctl", "Close"]), RUN_TIMEOUT);
+        let deadline = Instant::now() + RUN_TIMEOUT;
+        let exit = loop {
+            if let Some(exit) = phone.try_wait().expect("try_wait") {
+                break Some(exit);
+            }
+            if Instant::now() >= deadline {
+                let _ = phone.kill();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(
+            status.status.code(),
+            Some(0),
+            "ctl Status: {}",
+            e2e::stderr(&status)
+        );
+        assert!(
+            e2e::stdout(&status).contains("account 1 sip:alice@127.0.0.1:9 unregistered"),
+            "{}",
+            e2e::stdout(&status)
+        );
+        assert_eq!(
+            second.status.code(),
+            Some(7),
+            "second --headless: {}",
+            e2e::stderr(&second)
+        );
+        assert_eq!(
+            close.status.code(),
+            Some(0),
+            "ctl Close: {}",
+            e2e::stderr(&close)
+        );
+        assert!(
+            exit.is_some_and(|e| e.success()),
+            "the phone exited {exit:?}"
+        );
+    }
+
     fn another_programs_scheme_needs_force(&self) {
         let skype = r#""C:\Skype\Skype.exe" "%1""#;
         self.reg_add(

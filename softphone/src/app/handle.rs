@@ -174,9 +174,7 @@ impl PhoneHandle {
     }
 
     /// Each account's registration state, by account number.
-    pub async fn registrations(
-        &self,
-    ) -> Result<Vec<(AccountId, RegistrationState)>, PhoneError> {
+    pub async fn registrations(&self) -> Result<Vec<(AccountId, RegistrationState)>, PhoneError> {
         let mut ids: Vec<AccountId> = self.accounts.keys().copied().collect();
         ids.sort_unstable();
         self.with(move |ua, _| {

@@ -300,7 +300,10 @@ mod tests {
             Some(PathBuf::from("b.ini"))
         );
         assert!(matches!(parse(&["/i:"]), Err(ArgsError::MissingFile(_))));
-        assert!(matches!(parse(&["--config"]), Err(ArgsError::MissingFile(_))));
+        assert!(matches!(
+            parse(&["--config"]),
+            Err(ArgsError::MissingFile(_))
+        ));
     }
 
     #[test]

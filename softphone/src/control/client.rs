@@ -24,7 +24,7 @@ pub enum ClientError {
     Ipc(#[from] IpcError),
     /// The connection failed midway.
     #[error("the control connection failed: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The phone closed the connection without a reply.
     #[error("the phone closed the connection without a reply")]
     NoReply,
@@ -36,19 +36,33 @@ pub enum ClientError {
     BadReply(String),
 }
 
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
 /// Sends one request line and returns the reply.
 pub async fn request(endpoint: &Endpoint, line: &str) -> Result<Reply, ClientError> {
     let stream = ipc::connect(endpoint).await?;
     let (read, mut write) = tokio::io::split(stream);
     let mut request = line.replace(['\r', '\n'], " ");
     request.push('\n');
-    write.write_all(request.as_bytes()).await?;
-    write.flush().await?;
+    // A phone that refuses us (another user) answers and closes without
+    // reading: a failed write still leaves its reply to read.
+    let wrote = match write.write_all(request.as_bytes()).await {
+        Ok(()) => write.flush().await,
+        Err(e) => Err(e),
+    };
     let mut reader = BufReader::new(read);
     let reply = tokio::time::timeout(REPLY_TIMEOUT, read_reply(&mut reader))
         .await
-        .map_err(|_| ClientError::Timeout)??;
-    Ok(reply)
+        .map_err(|_| ClientError::Timeout)?;
+    match (reply, wrote) {
+        (Ok(reply), _) => Ok(reply),
+        (Err(_), Err(e)) => Err(ClientError::Io(e)),
+        (Err(e), Ok(())) => Err(e),
+    }
 }
 
 async fn read_reply<R: tokio::io::AsyncRead + Unpin>(

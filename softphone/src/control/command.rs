@@ -421,7 +421,10 @@ pub(crate) fn target(command: &'static str, text: String) -> Result<String, Pars
 fn dtmf(text: String) -> Result<String, ParseError> {
     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
     if digits.is_empty() {
-        return Err(bad("SendDTMF", "digits are required (0-9 * # A-D, ',' pauses)"));
+        return Err(bad(
+            "SendDTMF",
+            "digits are required (0-9 * # A-D, ',' pauses)",
+        ));
     }
     if digits.chars().count() > MAX_DTMF {
         return Err(bad(
@@ -429,10 +432,9 @@ fn dtmf(text: String) -> Result<String, ParseError> {
             format!("at most {MAX_DTMF} digits and pauses"),
         ));
     }
-    if let Some(c) = digits
-        .chars()
-        .find(|c| !(c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), '*' | '#' | 'A'..='D' | ',')))
-    {
+    if let Some(c) = digits.chars().find(|c| {
+        !(c.is_ascii_digit() || matches!(c.to_ascii_uppercase(), '*' | '#' | 'A'..='D' | ','))
+    }) {
         return Err(bad(
             "SendDTMF",
             format!("{c:?} is not a DTMF digit (0-9 * # A-D, ',' pauses)"),
@@ -441,7 +443,11 @@ fn dtmf(text: String) -> Result<String, ParseError> {
     Ok(digits.to_ascii_uppercase())
 }
 
-fn number(command: &'static str, text: &str, range: std::ops::RangeInclusive<u8>) -> Result<u8, ParseError> {
+fn number(
+    command: &'static str,
+    text: &str,
+    range: std::ops::RangeInclusive<u8>,
+) -> Result<u8, ParseError> {
     text.trim()
         .parse::<u8>()
         .ok()
@@ -477,7 +483,7 @@ fn level(command: &'static str, args: &Args<'_>) -> Result<u8, ParseError> {
 
 /// Splits "first rest": the first argument (quoted or up to a blank, or up
 /// to the first comma in the DDE form) and the rest.
-fn split_two<'a>(text: &'a str, dde: bool) -> (&'a str, &'a str) {
+fn split_two(text: &str, dde: bool) -> (&str, &str) {
     if dde {
         let (a, b) = text.split_once(',').unwrap_or((text, ""));
         return (unquote(a.trim()), unquote(b.trim()));
@@ -509,7 +515,10 @@ fn set_device(args: &Args<'_>) -> Result<Command, ParseError> {
         )
     })?;
     if id.is_empty() || id.contains('"') {
-        return Err(bad("SetDevice", "a device name or id is required (no double quotes)"));
+        return Err(bad(
+            "SetDevice",
+            "a device name or id is required (no double quotes)",
+        ));
     }
     Ok(Command::SetDevice { kind, id })
 }
@@ -520,7 +529,10 @@ fn message(args: &Args<'_>) -> Result<Command, ParseError> {
             let (to, text) = split_two(text, *dde);
             (to.to_owned(), text.to_owned())
         }
-        Args::Query(_) => (one(args, &["number", "to"])?, one(args, &["text", "message"])?),
+        Args::Query(_) => (
+            one(args, &["number", "to"])?,
+            one(args, &["text", "message"])?,
+        ),
     };
     let to = target("Message", to)?;
     if text.trim().is_empty() {
@@ -563,8 +575,14 @@ mod tests {
     fn numbers_lose_separators_uris_keep_their_text() {
         assert_eq!(ok("Dial \"555 12-34\""), Command::Dial("5551234".into()));
         assert_eq!(ok("Dial 555 12-34"), Command::Dial("5551234".into()));
-        assert_eq!(ok("Dial +1 (555) 123.4567"), Command::Dial("+15551234567".into()));
-        assert_eq!(ok("[CallTo(\"*72 100\")]"), Command::CallTo("*72100".into()));
+        assert_eq!(
+            ok("Dial +1 (555) 123.4567"),
+            Command::Dial("+15551234567".into())
+        );
+        assert_eq!(
+            ok("[CallTo(\"*72 100\")]"),
+            Command::CallTo("*72100".into())
+        );
         assert_eq!(
             ok("action:dial?number=%2B1%20555%201234"),
             Command::Dial("+15551234".into())
@@ -584,11 +602,17 @@ mod tests {
     fn arguments_of_every_command() {
         assert_eq!(ok("SendDTMF 12,3#"), Command::SendDtmf("12,3#".into()));
         assert_eq!(ok("[SendDTMF(1,,2)]"), Command::SendDtmf("1,,2".into()));
-        assert_eq!(ok("action:senddtmf?digits=a*"), Command::SendDtmf("A*".into()));
+        assert_eq!(
+            ok("action:senddtmf?digits=a*"),
+            Command::SendDtmf("A*".into())
+        );
         assert_eq!(ok("VolumeUp"), Command::VolumeUp(1));
         assert_eq!(ok("VolumeDown 10"), Command::VolumeDown(10));
         assert_eq!(ok("[SetVolume(0)]"), Command::SetVolume(0));
-        assert_eq!(ok("action:setmicvolume?level=100"), Command::SetMicVolume(100));
+        assert_eq!(
+            ok("action:setmicvolume?level=100"),
+            Command::SetMicVolume(100)
+        );
         assert_eq!(
             ok("SetDevice output \"Speakers (USB Audio)\""),
             Command::SetDevice {
@@ -638,8 +662,19 @@ mod tests {
                 text: "café".into()
             }
         );
-        for line in ["Mute", "Answer", "Reject", "Reload", "Subscribe", "Close", "Hangup"] {
-            assert_eq!(ok(line).name().to_ascii_lowercase(), line.to_ascii_lowercase());
+        for line in [
+            "Mute",
+            "Answer",
+            "Reject",
+            "Reload",
+            "Subscribe",
+            "Close",
+            "Hangup",
+        ] {
+            assert_eq!(
+                ok(line).name().to_ascii_lowercase(),
+                line.to_ascii_lowercase()
+            );
         }
     }
 
@@ -674,10 +709,15 @@ mod tests {
         assert!(err("[Frobnicate()]").contains("unknown command \"Frobnicate\""));
         assert!(err("action:frob?x=1").contains("unknown command \"frob\""));
         assert_eq!(err("Dial"), "Dial: a number or SIP URI is required");
-        assert_eq!(err("action:dial?to=1"), "Dial: a number or SIP URI is required");
+        assert_eq!(
+            err("action:dial?to=1"),
+            "Dial: a number or SIP URI is required"
+        );
         assert!(err("Dial alice smith").contains("contains blanks"));
         assert!(err("Hold now").contains("Hold: takes no argument"));
-        assert!(err("SetVolume 101").contains("SetVolume: \"101\" is not a whole number from 0 to 100"));
+        assert!(
+            err("SetVolume 101").contains("SetVolume: \"101\" is not a whole number from 0 to 100")
+        );
         assert!(err("SetVolume -1").contains("from 0 to 100"));
         assert!(err("SetVolume").contains("a level from 0 to 100 is required"));
         assert!(err("VolumeUp 11").contains("from 1 to 10"));
@@ -700,12 +740,17 @@ mod tests {
             Err(ParseError::TooLong)
         );
         assert_eq!(Command::parse("Dial 1\0 2"), Err(ParseError::Control(0)));
-        assert_eq!(Command::parse("Status\u{1b}[2J"), Err(ParseError::Control(0x1b)));
+        assert_eq!(
+            Command::parse("Status\u{1b}[2J"),
+            Err(ParseError::Control(0x1b))
+        );
         assert!(Command::parse("action:dial?number=1%00").is_err());
-        assert!(Command::parse(&format!("Dial {}", "9".repeat(MAX_TARGET + 1)))
-            .expect_err("too long")
-            .to_string()
-            .contains("longer than"));
+        assert!(
+            Command::parse(&format!("Dial {}", "9".repeat(MAX_TARGET + 1)))
+                .expect_err("too long")
+                .to_string()
+                .contains("longer than")
+        );
         assert!(Command::parse(&format!("SendDTMF {}", "1".repeat(MAX_DTMF + 1))).is_err());
         // Multi-byte text where byte offsets are tempting.
         assert!(Command::parse("actioné:dial").is_err());

@@ -110,8 +110,10 @@ impl Reply {
     /// Adds a data field (fields named like the fixed ones are ignored).
     pub fn with(mut self, key: &str, value: impl Serialize) -> Reply {
         if !matches!(key, "code" | "status" | "message") {
-            self.data
-                .insert(key.to_owned(), serde_json::to_value(value).unwrap_or(Value::Null));
+            self.data.insert(
+                key.to_owned(),
+                serde_json::to_value(value).unwrap_or(Value::Null),
+            );
         }
         self
     }

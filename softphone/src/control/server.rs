@@ -168,19 +168,13 @@ impl Server {
                     }
                     _ => None,
                 };
-                let id = phone
-                    .dial(self.account(), &target)
-                    .await
-                    .map_err(failed)?;
+                let id = phone.dial(self.account(), &target).await.map_err(failed)?;
                 Ok(Reply::ok(format!("calling {target}"))
                     .with("call", id.0)
                     .with("held", held))
             }
             Command::CallTo(target) => {
-                let id = phone
-                    .dial(self.account(), &target)
-                    .await
-                    .map_err(failed)?;
+                let id = phone.dial(self.account(), &target).await.map_err(failed)?;
                 Ok(Reply::ok(format!("calling {target}")).with("call", id.0))
             }
             Command::Hangup => {
@@ -201,10 +195,7 @@ impl Server {
                 if ids.is_empty() {
                     return Err(nothing("no call to hang up"));
                 }
-                for call in calls
-                    .iter()
-                    .filter(|c| ids.contains(&c.id.0))
-                {
+                for call in calls.iter().filter(|c| ids.contains(&c.id.0)) {
                     phone.hangup(call.id).await.map_err(failed)?;
                 }
                 Ok(Reply::ok(format!("{} call(s) ended", ids.len())).with("calls", ids))
@@ -244,17 +235,21 @@ impl Server {
             }
             Command::Transfer(target) => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call = connected(&calls).ok_or_else(|| nothing("no connected call to transfer"))?;
+                let call =
+                    connected(&calls).ok_or_else(|| nothing("no connected call to transfer"))?;
                 phone
                     .transfer(call.id, call.account, &target)
                     .await
                     .map_err(failed)?;
-                Ok(Reply::ok(format!("call {} transferred to {target}", call.id.0))
-                    .with("call", call.id.0))
+                Ok(
+                    Reply::ok(format!("call {} transferred to {target}", call.id.0))
+                        .with("call", call.id.0),
+                )
             }
             Command::SendDtmf(digits) => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call = connected(&calls).ok_or_else(|| nothing("no connected call for DTMF"))?;
+                let call =
+                    connected(&calls).ok_or_else(|| nothing("no connected call for DTMF"))?;
                 let mut first = true;
                 for c in digits.chars() {
                     if c == ',' {
@@ -287,8 +282,10 @@ impl Server {
                 } else {
                     audio.speaker_volume.saturating_sub(delta)
                 };
-                Ok(Reply::ok(format!("speaker volume {}", audio.speaker_volume))
-                    .with("audio", &*audio))
+                Ok(
+                    Reply::ok(format!("speaker volume {}", audio.speaker_volume))
+                        .with("audio", &*audio),
+                )
             }
             Command::SetVolume(level) => {
                 let mut audio = self.audio();
@@ -376,7 +373,10 @@ impl Server {
                 if let (Some(map), Ok(serde_json::Value::Object(reg))) =
                     (value.as_object_mut(), serde_json::to_value(&state))
                 {
-                    map.insert("registration".into(), reg.get("state").cloned().unwrap_or_default());
+                    map.insert(
+                        "registration".into(),
+                        reg.get("state").cloned().unwrap_or_default(),
+                    );
                     for (k, v) in reg {
                         if k != "state" {
                             map.insert(k, v);
@@ -431,7 +431,10 @@ impl Server {
                 .unwrap_or_default();
             Reply::new(
                 ReplyCode::Failed,
-                format!("{} is not a readable microsip.ini: {first}", self.ini.display()),
+                format!(
+                    "{} is not a readable microsip.ini: {first}",
+                    self.ini.display()
+                ),
             )
         })?;
         let mut phone = self
@@ -539,7 +542,10 @@ pub async fn serve(mut listener: Listener, server: Arc<Server>) {
                 tokio::spawn(async move { connection(stream, check, server).await });
             }
             Err(e) => {
-                tracing::warn!("control channel {}: accept failed: {e}", listener.describe());
+                tracing::warn!(
+                    "control channel {}: accept failed: {e}",
+                    listener.describe()
+                );
                 // A persistent failure (descriptor exhaustion) must not spin.
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -557,8 +563,14 @@ async fn read_request<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result
     )
     .await;
     match read {
-        Err(_) => Err(Reply::new(ReplyCode::BadCommand, "no request line within 10 s")),
-        Ok(Err(e)) => Err(Reply::new(ReplyCode::BadCommand, format!("cannot read the request: {e}"))),
+        Err(_) => Err(Reply::new(
+            ReplyCode::BadCommand,
+            "no request line within 10 s",
+        )),
+        Ok(Err(e)) => Err(Reply::new(
+            ReplyCode::BadCommand,
+            format!("cannot read the request: {e}"),
+        )),
         Ok(Ok(_)) => {
             while matches!(line.last(), Some(b'\n' | b'\r')) {
                 line.pop();
@@ -575,7 +587,11 @@ async fn read_request<R: AsyncRead + Unpin>(reader: &mut BufReader<R>) -> Result
     }
 }
 
-async fn connection<S: AsyncRead + AsyncWrite + Unpin>(stream: S, check: PeerCheck, server: Arc<Server>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    check: PeerCheck,
+    server: Arc<Server>,
+) {
     let (read, mut write) = tokio::io::split(stream);
     if let Err(why) = check {
         tracing::warn!("control channel: refused a connection: {why}");
@@ -612,7 +628,11 @@ async fn subscribe<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 ) {
     let Some(mut events) = server.phone().map(|p| p.subscribe()) else {
         let _ = write
-            .write_all(Reply::new(ReplyCode::Stopping, "the phone is stopping").to_line().as_bytes())
+            .write_all(
+                Reply::new(ReplyCode::Stopping, "the phone is stopping")
+                    .to_line()
+                    .as_bytes(),
+            )
             .await;
         return;
     };
@@ -682,17 +702,30 @@ mod tests {
         ];
         assert_eq!(active(&calls).map(|c| c.id.0), Some(1));
         assert_eq!(ringing(&calls).map(|c| c.id.0), Some(3));
-        let calls = [call(1, Outgoing, Connected, true), call(2, Outgoing, Ringing, false)];
+        let calls = [
+            call(1, Outgoing, Connected, true),
+            call(2, Outgoing, Ringing, false),
+        ];
         assert_eq!(active(&calls).map(|c| c.id.0), Some(2));
-        assert_eq!(connected(&calls).map(|c| c.id.0), Some(1), "held, but connected");
+        assert_eq!(
+            connected(&calls).map(|c| c.id.0),
+            Some(1),
+            "held, but connected"
+        );
         let calls = [call(1, In, ringing_in, false)];
-        assert!(active(&calls).is_none(), "a ringing incoming call is not active");
+        assert!(
+            active(&calls).is_none(),
+            "a ringing incoming call is not active"
+        );
         assert!(ringing(&[]).is_none());
     }
 
     #[test]
     fn errors_map_to_their_codes() {
-        assert_eq!(failed(PhoneError::Stopped).code, ReplyCode::Stopping.number());
+        assert_eq!(
+            failed(PhoneError::Stopped).code,
+            ReplyCode::Stopping.number()
+        );
         assert_eq!(
             failed(PhoneError::Ua(UaError::UnknownCall(CallId(4)))).code,
             ReplyCode::NothingToActOn.number()
@@ -702,6 +735,10 @@ mod tests {
             why: "no such host".into(),
         });
         assert_eq!(reply.code, ReplyCode::Failed.number());
-        assert!(reply.message.contains("nowhere.invalid"), "{}", reply.message);
+        assert!(
+            reply.message.contains("nowhere.invalid"),
+            "{}",
+            reply.message
+        );
     }
 }

@@ -23,13 +23,12 @@ pub enum IpcError {
     #[error("no running phone for this user (nothing answers on {0})")]
     NotRunning(String),
     /// The system refused access (another user's socket or pipe).
-    #[error("permission denied on {path}: {source}")]
+    #[error("permission denied on {path}: {error}")]
     PermissionDenied {
         /// The socket or pipe.
         path: String,
-        /// The system's error.
-        #[source]
-        source: io::Error,
+        /// The system's error (in the message, so not also a `source`).
+        error: io::Error,
     },
     /// The folder meant for the socket is not ours alone.
     #[error("the control folder {path} is unsafe: {why}")]
@@ -40,30 +39,29 @@ pub enum IpcError {
         why: String,
     },
     /// Another error from the system.
-    #[error("{what} {path}: {source}")]
+    #[error("{what} {path}: {error}")]
     Io {
         /// What was being done.
         what: &'static str,
         /// The socket, pipe or folder.
         path: String,
-        /// The system's error.
-        #[source]
-        source: io::Error,
+        /// The system's error (in the message, so not also a `source`).
+        error: io::Error,
     },
 }
 
 impl IpcError {
-    fn io(what: &'static str, path: impl Into<String>, source: io::Error) -> IpcError {
-        if source.kind() == io::ErrorKind::PermissionDenied {
+    fn io(what: &'static str, path: impl Into<String>, error: io::Error) -> IpcError {
+        if error.kind() == io::ErrorKind::PermissionDenied {
             return IpcError::PermissionDenied {
                 path: path.into(),
-                source,
+                error,
             };
         }
         IpcError::Io {
             what,
             path: path.into(),
-            source,
+            error,
         }
     }
 }

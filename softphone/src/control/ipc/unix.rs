@@ -72,7 +72,8 @@ fn check_dir(dir: &Path) -> Result<(), IpcError> {
         path: dir.display().to_string(),
         why,
     };
-    let meta = fs::symlink_metadata(dir).map_err(|e| IpcError::io("cannot inspect", dir.display().to_string(), e))?;
+    let meta = fs::symlink_metadata(dir)
+        .map_err(|e| IpcError::io("cannot inspect", dir.display().to_string(), e))?;
     if !meta.file_type().is_dir() {
         return Err(unsafe_dir("not a folder (a symlink or a file)".into()));
     }
@@ -119,7 +120,11 @@ pub fn bind(endpoint: &Endpoint) -> Result<Bound, IpcError> {
         if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
             return Ok(Bound::AlreadyRunning);
         }
-        return Err(IpcError::io("cannot lock", lock_path.display().to_string(), e));
+        return Err(IpcError::io(
+            "cannot lock",
+            lock_path.display().to_string(),
+            e,
+        ));
     }
     let socket = endpoint.socket();
     // We hold the lock, so a socket file here is a crashed phone's; one
@@ -129,8 +134,9 @@ pub fn bind(endpoint: &Endpoint) -> Result<Bound, IpcError> {
             return Ok(Bound::AlreadyRunning);
         }
         tracing::info!("removing the stale control socket {}", socket.display());
-        fs::remove_file(&socket)
-            .map_err(|e| IpcError::io("cannot remove the stale", socket.display().to_string(), e))?;
+        fs::remove_file(&socket).map_err(|e| {
+            IpcError::io("cannot remove the stale", socket.display().to_string(), e)
+        })?;
     }
     let std_listener = std::os::unix::net::UnixListener::bind(&socket)
         .map_err(|e| IpcError::io("cannot listen on", socket.display().to_string(), e))?;

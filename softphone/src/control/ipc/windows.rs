@@ -136,6 +136,13 @@ fn create(name: &str, descriptor: &Descriptor, first: bool) -> io::Result<NamedP
 
 /// Creates the first pipe instance: this process becomes the user's phone.
 pub fn bind(endpoint: &Endpoint) -> Result<Bound, IpcError> {
+    // FILE_FLAG_FIRST_PIPE_INSTANCE (below) is the real guard; Wine does
+    // not enforce it, so a pipe that already answers counts as a phone too.
+    match ClientOptions::new().open(&endpoint.name) {
+        Ok(_) => return Ok(Bound::AlreadyRunning),
+        Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY) => return Ok(Bound::AlreadyRunning),
+        Err(_) => {}
+    }
     let descriptor = Descriptor::owner_only(&endpoint.sid)
         .map_err(|e| IpcError::io("cannot build the DACL for", endpoint.describe(), e))?;
     match create(&endpoint.name, &descriptor, true) {
@@ -175,7 +182,10 @@ impl Listener {
             if sid == self.sid {
                 Ok(())
             } else {
-                Err(format!("the control pipe serves {} only; the peer is {sid}", self.sid))
+                Err(format!(
+                    "the control pipe serves {} only; the peer is {sid}",
+                    self.sid
+                ))
             }
         });
         Ok((connected, check))
@@ -229,7 +239,7 @@ pub async fn connect(endpoint: &Endpoint) -> Result<ClientStream, IpcError> {
         Ok(sid) if sid == endpoint.sid => Ok(client),
         Ok(sid) => Err(IpcError::PermissionDenied {
             path: endpoint.describe(),
-            source: io::Error::new(
+            error: io::Error::new(
                 io::ErrorKind::PermissionDenied,
                 format!("the pipe is served by {sid}, not by this user"),
             ),
@@ -289,15 +299,8 @@ fn token_user_sid(token: HANDLE) -> io::Result<String> {
     // u64 elements keep the buffer aligned for TOKEN_USER's pointer.
     let mut buffer = vec![0u64; (len as usize).div_ceil(8)];
     // SAFETY: `buffer` holds at least `len` bytes.
-    let ok = unsafe {
-        GetTokenInformation(
-            token,
-            TokenUser,
-            buffer.as_mut_ptr().cast(),
-            len,
-            &mut len,
-        )
-    };
+    let ok =
+        unsafe { GetTokenInformation(token, TokenUser, buffer.as_mut_ptr().cast(), len, &mut len) };
     if ok == 0 {
         return Err(io::Error::last_os_error());
     }
