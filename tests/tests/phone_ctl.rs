@@ -38,6 +38,30 @@ impl Profile {
         Profile { dir }
     }
 
+    /// A profile provisioned by `msipprov apply` with the embedded default
+    /// template and `sets` (`key=value`), as an admin would.
+    fn provisioned(sets: &[String]) -> Profile {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("run")).expect("runtime dir");
+        std::fs::set_permissions(
+            dir.path().join("run"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .expect("chmod");
+        let target = dir.path().to_string_lossy().into_owned();
+        let mut args = vec!["apply", "--target", &target, "--no-handlers", "--quiet"];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let out = e2e::msipprov_env(&args, &[]);
+        assert!(
+            out.status.success(),
+            "msipprov apply failed: {}",
+            e2e::stderr(&out)
+        );
+        Profile { dir }
+    }
+
     fn runtime(&self) -> PathBuf {
         self.dir.path().join("run")
     }
@@ -544,4 +568,54 @@ fn another_user_cannot_use_the_socket() {
 extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
+}
+
+/// The whole flow: provisioned by msipprov, the phone registers
+/// with kamailio, a second `msipphone 1001` dials (through kamailio, which
+/// relays to sipp's UAS), Status shows it connected, `/hangupall` ends it,
+/// the subscribed stream says so, and the call is in `[Calls]`.
+#[test]
+fn a_profile_provisioned_by_msipprov_registers_dials_and_logs_the_call() {
+    // Build both binaries before the peers start: sipp's UAS gives up
+    // after its own timeout.
+    let _ = (e2e::bin("msipprov"), e2e::bin("msipphone"));
+    let kamailio = Kamailio::start();
+    let uas = Sipp::uas();
+    // The AOR's domain is the UAS: bare numbers go there, through the
+    // registrar (kamailio relays requests for hosts other than itself).
+    let profile = Profile::provisioned(&[
+        format!("server={}", kamailio.domain()),
+        format!("domain={}", uas.addr()),
+        "username=alice".to_owned(),
+        format!("password={}", Kamailio::PASSWORD),
+    ]);
+    let mut phone = profile.start(&["--headless", "--config", &profile.ini().to_string_lossy()]);
+    profile.wait_status("account 1 registered", |s| {
+        let accounts = s["accounts"].as_array()?;
+        let alice = accounts.iter().find(|a| a["account"] == 1)?;
+        (alice["registration"] == "registered").then_some(())
+    });
+    let mut events = Subscription::start(&profile);
+    let dial = profile.run(&["1001"]);
+    assert_eq!(dial.status.code(), Some(0), "{}", e2e::stderr(&dial));
+    let call = profile.wait_status("the call connected", |s| {
+        calls(s)
+            .into_iter()
+            .find(|c| c["state"] == "connected" && c["remote"].as_str().is_some_and(|r| r.contains("1001")))
+    });
+    assert_eq!(call["direction"], "outgoing", "{call}");
+    let hang = profile.run(&["/hangupall"]);
+    assert_eq!(hang.status.code(), Some(0), "{}", e2e::stderr(&hang));
+    events.expect("call_ended", |e| e["event"] == "call_ended");
+    uas.wait().assert_success("sipp UAS called through msipprov's profile");
+    let (code, _) = profile.ctl(&["Close"]);
+    assert_eq!(code, Some(0));
+    assert!(phone.wait_exit().success());
+    let ini = softphone::config::IniDocument::parse(&std::fs::read(profile.ini()).expect("ini"))
+        .expect("the ini still parses");
+    let calls = softphone::config::CallRecord::list(&ini);
+    assert!(
+        calls.iter().any(|c| c.number == "1001"),
+        "no [Calls] record for 1001: {calls:?}"
+    );
 }
