@@ -131,12 +131,27 @@ def start_baresip(root, work, kam_port):
         f"<sip:bob@127.0.0.1:{kam_port}>;auth_pass=secret;regint=300;audio_codecs=PCMU\n")
     open(os.path.join(conf_dir, "contacts"), "w").write("")
     log = open(os.path.join(work, "baresip.log"), "w")
-    proc = subprocess.Popen(["baresip", "-f", conf_dir], stdout=log, stderr=log,
+    proc = subprocess.Popen(["baresip", "-f", conf_dir, "-v"], stdout=log, stderr=log,
                             start_new_session=True)
-    wait_for(lambda: "REGISTER" in open(os.path.join(work, "kamailio.log")).read()
-             and "bob" in open(os.path.join(work, "kamailio.log")).read(), 10, "baresip to register")
+    # baresip -v logs the registrar's answer: "... 200 OK (...) [1 binding]".
+    wait_for(lambda: "binding" in open(os.path.join(work, "baresip.log")).read(), 10,
+             "baresip to register")
     time.sleep(1.0)
     return proc
+
+
+def busy_reply(invite):
+    """A 486 for an INVITE, so each measured call ends at once."""
+    head = invite.split(b"\r\n\r\n", 1)[0].decode("utf-8", "replace").split("\r\n")
+    keep = []
+    for line in head[1:]:
+        name = line.split(":", 1)[0].strip().lower()
+        if name in ("via", "v", "from", "f", "call-id", "i", "cseq"):
+            keep.append(line)
+        elif name in ("to", "t"):
+            keep.append(line + ";tag=bench")
+    return ("SIP/2.0 486 Busy Here\r\n" + "\r\n".join(keep)
+            + "\r\nContent-Length: 0\r\n\r\n").encode()
 
 
 def dial_latency(work, socket_path):
@@ -152,18 +167,23 @@ def dial_latency(work, socket_path):
         start = time.perf_counter()
         ctl.sendall(f"Dial sip:bench@127.0.0.1:{port}\n".encode())
         while True:
-            data, _ = sink.recvfrom(65536)
+            data, peer = sink.recvfrom(65536)
             if data.startswith(b"INVITE "):
                 samples.append((time.perf_counter() - start) * 1000)
+                sink.sendto(busy_reply(data), peer)
                 break
         ctl.recv(65536)
         ctl.close()
-        hang = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        hang.connect(socket_path)
-        hang.sendall(b"Hangup\n")
-        hang.recv(65536)
-        hang.close()
-        time.sleep(0.05)
+        # Let the ACK and the call's end go by before the next dial.
+        time.sleep(0.1)
+        try:
+            sink.settimeout(0.05)
+            while True:
+                sink.recvfrom(65536)
+        except socket.timeout:
+            pass
+        finally:
+            sink.settimeout(5)
     return samples
 
 

@@ -94,13 +94,19 @@ struct Cli {
 
 fn main() -> ExitCode {
     // Logs go to stderr (stdout carries JSON); MSIPPHONE_LOG=debug for more.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MSIPPHONE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // A plain level unless MSIPPHONE_LOG asks for filters: the filter
+    // syntax is parsed with regular expressions, which an idle phone would
+    // otherwise keep resident for nothing.
+    match std::env::var_os("MSIPPHONE_LOG") {
+        Some(_) => tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_env("MSIPPHONE_LOG"))
+            .with_writer(std::io::stderr)
+            .init(),
+        None => tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(std::io::stderr)
+            .init(),
+    }
     let args: Vec<OsString> = std::env::args_os().skip(1).collect();
     let result = match args.first().and_then(|a| a.to_str()) {
         Some("ctl") => ctl(&args[1..]),
