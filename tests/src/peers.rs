@@ -814,6 +814,14 @@ pub struct BaresipConfig {
     /// A PEM file with the certificate and key baresip serves TLS with
     /// (on [`Baresip::tls_addr`]); `None`: no TLS.
     pub tls_certificate: Option<PathBuf>,
+    /// The WAV its microphone plays (aufile; loops are not supported, so
+    /// make it outlast the call); `None`: minutes of silence.
+    pub audio_file: Option<PathBuf>,
+    /// A folder where sndfile.so records each call's audio (`snd_path`):
+    /// `dump-<time>-enc.wav` is what it sends, `-dec.wav` what it hears.
+    pub record_dir: Option<PathBuf>,
+    /// Extra modules to load (e.g. `g722.so`, `opus.so`).
+    pub modules: Vec<String>,
 }
 
 impl Default for BaresipConfig {
@@ -823,6 +831,9 @@ impl Default for BaresipConfig {
             options: String::new(),
             contacts: Vec::new(),
             tls_certificate: None,
+            audio_file: None,
+            record_dir: None,
+            modules: Vec::new(),
         }
     }
 }
@@ -861,8 +872,15 @@ impl Baresip {
         let sip_port = free_ports(2);
         let ctrl_port = free_port();
         let rtp = free_ports(10);
-        let audio = dir.path().join("silence.wav");
-        fs::write(&audio, silent_wav(Duration::from_secs(600))).expect("write the audio WAV");
+        let audio = match &config.audio_file {
+            Some(path) => path.clone(),
+            None => {
+                let audio = dir.path().join("silence.wav");
+                fs::write(&audio, silent_wav(Duration::from_secs(600)))
+                    .expect("write the audio WAV");
+                audio
+            }
+        };
         let template = fs::read_to_string(peers_dir().join("baresip").join("config"))
             .expect("read tests/peers/baresip/config");
         let conf = template
@@ -874,6 +892,17 @@ impl Baresip {
             Some(pem) => format!("{conf}sip_certificate\t\t{}\n", pem.display()),
             None => conf,
         };
+        let mut conf = conf;
+        for module in &config.modules {
+            let _ = writeln!(conf, "module\t\t\t{module}");
+        }
+        if let Some(record) = &config.record_dir {
+            let _ = writeln!(
+                conf,
+                "module\t\t\tsndfile.so\nsnd_path\t\t{}",
+                record.display()
+            );
+        }
         fs::write(dir.path().join("config"), conf).expect("write baresip's config");
         let mut line = format!("<{}>", config.aor);
         if !config.options.is_empty() {
@@ -1201,6 +1230,12 @@ impl Drop for Baresip {
 /// A mono 8 kHz 16-bit WAV of silence lasting `length` (baresip's aufile
 /// source; when it ends baresip hangs up, so make it outlast the test).
 pub fn silent_wav(length: Duration) -> Vec<u8> {
+    tone_wav(0.0, 0.0, length)
+}
+
+/// A mono 8 kHz 16-bit WAV of a sine at `hz` with peak `amplitude`
+/// (0 for silence) lasting `length`.
+pub fn tone_wav(hz: f64, amplitude: f64, length: Duration) -> Vec<u8> {
     let samples = (length.as_millis() * 8) as u32;
     let data_len = samples * 2;
     let mut wav = Vec::with_capacity(44 + data_len as usize);
@@ -1216,7 +1251,11 @@ pub fn silent_wav(length: Duration) -> Vec<u8> {
     wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
     wav.extend_from_slice(b"data");
     wav.extend_from_slice(&data_len.to_le_bytes());
-    wav.resize(44 + data_len as usize, 0);
+    for n in 0..samples {
+        let phase = 2.0 * std::f64::consts::PI * hz * f64::from(n) / 8000.0;
+        let v = (amplitude * phase.sin()).round() as i16;
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
     wav
 }
 

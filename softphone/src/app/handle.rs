@@ -9,8 +9,10 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::accounts;
 use super::dialplan::{self, Dialing};
+use super::media_engine::{CallMediaStats, DtmfRoute, MediaControl};
 use super::net::ServerNames;
 use super::phone::{Job, PhoneError, SHUTDOWN_GRACE};
+use crate::config::settings::DtmfMethod;
 use crate::sip::ua::{
     AccountConfig, AccountId, CallId, CallInfo, MessageId, RegistrationState, UaEvent, UserAgent,
 };
@@ -25,6 +27,10 @@ pub struct PhoneHandle {
     pub(super) names: ServerNames,
     /// Each account's `dialingPrefix` and `dialPlan`.
     pub(super) dialing: std::sync::Arc<HashMap<AccountId, Dialing>>,
+    /// The calls' media streams (DTMF, Status).
+    pub(super) media: MediaControl,
+    /// `DTMFMethod`.
+    pub(super) dtmf_method: DtmfMethod,
 }
 
 impl PhoneHandle {
@@ -185,12 +191,31 @@ impl PhoneHandle {
         .await
     }
 
-    /// Sends one DTMF digit on a connected call by SIP INFO (RFC 4733
-    /// arrives with the media engine).
+    /// Sends one DTMF digit on a connected call the way `DTMFMethod`
+    /// says: RFC 4733 telephone-events (auto, when the peer negotiated
+    /// them), in-band tones, or SIP INFO.
     pub async fn send_dtmf(&self, call: CallId, digit: char) -> Result<(), PhoneError> {
-        Ok(self
-            .with(move |ua, now| ua.send_dtmf_info(call, digit, now))
-            .await??)
+        let (media, method) = (self.media.clone(), self.dtmf_method);
+        self.with(move |ua, now| -> Result<(), PhoneError> {
+            let route = match ua.media_handle(call) {
+                Some(handle) => media.send_dtmf(handle, digit, method)?,
+                // Not a call: SIP INFO's path reports it.
+                None => DtmfRoute::SipInfo,
+            };
+            if route == DtmfRoute::SipInfo {
+                ua.send_dtmf_info(call, digit, now)?;
+            }
+            Ok(())
+        })
+        .await?
+    }
+
+    /// The call's media codec and statistics (loss, jitter, round trip)
+    /// for Status; `None` while the call has no running stream.
+    pub async fn media_stats(&self, call: CallId) -> Result<Option<CallMediaStats>, PhoneError> {
+        let media = self.media.clone();
+        self.with(move |ua, _| ua.media_handle(call).and_then(|h| media.stats(h)))
+            .await
     }
 
     /// Applies a re-read `[AccountN]` list without dropping calls: new

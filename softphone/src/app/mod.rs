@@ -8,6 +8,7 @@ pub mod calllog;
 pub mod dialplan;
 pub mod handle;
 pub mod hooks;
+pub mod media_engine;
 pub mod net;
 pub mod phone;
 pub mod ports;

@@ -16,14 +16,17 @@ use super::calllog::{self, LogWrite};
 use super::dialplan::{DialError, Dialing};
 use super::handle::PhoneHandle;
 use super::hooks::HOOK_TIMEOUT;
+use super::media_engine::{self, AudioEngine, MediaSettings, Notifier};
 use super::net::{Inbound, Network, ServerNames};
-use super::ports::PortReserver;
+use super::ports::PortRange;
 use super::tls::{TlsClient, TlsError};
 use super::webhook::{Webhook, WebhookError};
 use crate::config::{Account, Contact, Settings};
 use crate::sip::sdp::codecs_from_microsip;
 use crate::sip::transaction::TimerConfig;
-use crate::sip::ua::{AccountId, CallInfo, LocalAddrs, UaConfig, UaError, UserAgent};
+use crate::sip::ua::{
+    AccountId, CallId, CallInfo, CallState, LocalAddrs, UaConfig, UaError, UaEvent, UserAgent,
+};
 
 /// How long shutdown waits for un-registrations and BYEs to be answered.
 pub(super) const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -63,6 +66,10 @@ pub enum PhoneError {
     /// The phone has stopped.
     #[error("the phone has stopped")]
     Stopped,
+    /// The media engine refused (e.g. RFC 4733 DTMF without
+    /// telephone-event).
+    #[error(transparent)]
+    Media(#[from] crate::sip::sdp::MediaError),
     /// The account's dial plan refuses the number.
     #[error(transparent)]
     Dial(#[from] DialError),
@@ -149,7 +156,20 @@ pub async fn start(
         local.ip()
     };
     let local = SocketAddr::new(advertised, local.port());
-    let media = PortReserver::new(config.bind, advertised, rtp_min, rtp_max);
+    let (jobs_tx, mut jobs) = mpsc::unbounded_channel::<Job>();
+    let (events, _) = broadcast::channel(1024);
+    let media_settings = MediaSettings::from_settings(&config.settings);
+    let media = AudioEngine::new(
+        config.bind,
+        advertised,
+        PortRange::new(rtp_min, rtp_max),
+        media_settings.clone(),
+        Notifier {
+            jobs: jobs_tx.downgrade(),
+            events: events.clone(),
+        },
+    );
+    let media_control = media.control();
     let user_agent = if config.settings.user_agent.is_empty() {
         format!("msipphone/{}", env!("CARGO_PKG_VERSION"))
     } else {
@@ -176,7 +196,10 @@ pub async fn start(
         .collect();
     let webhook = match config.settings.webhook_url.trim() {
         "" => None,
-        url => Some(Webhook::start(url, config.settings.webhook_secret.expose())?),
+        url => Some(Webhook::start(
+            url,
+            config.settings.webhook_secret.expose(),
+        )?),
     };
     let (log, log_writer) = match config.behavior.call_log.clone() {
         Some(path) => {
@@ -186,9 +209,14 @@ pub async fn start(
         None => (None, None),
     };
     let hook_timeout = config.behavior.hook_timeout;
-    let (jobs_tx, mut jobs) = mpsc::unbounded_channel::<Job>();
-    let (events, _) = broadcast::channel(1024);
     let events_tx = events.clone();
+    let recording = media_settings.auto_recording.then(|| {
+        (
+            media_control.clone(),
+            media_settings.recording_dir.clone(),
+            config.accounts.clone(),
+        )
+    });
     let task = tokio::spawn(async move {
         let mut stopping: Option<Instant> = None;
         loop {
@@ -207,6 +235,16 @@ pub async fn start(
                     let (now, wall) = (Instant::now(), SystemTime::now());
                     for e in batch {
                         tracing::info!(?e, "event");
+                        if let (
+                            Some((media, dir, accounts)),
+                            UaEvent::CallState {
+                                call,
+                                state: CallState::Connected,
+                            },
+                        ) = (&recording, &e)
+                        {
+                            start_recording(&ua, media, dir, accounts, &calls, *call);
+                        }
                         behavior.handle_event(&e, &calls, now, wall);
                         let _ = events_tx.send(e);
                     }
@@ -278,8 +316,30 @@ pub async fn start(
         local,
         names,
         dialing: Arc::new(dialing),
+        media: media_control,
+        dtmf_method: media_settings.dtmf_method,
     };
     Ok((handle, task))
+}
+
+/// `autoRecording`: records `call`, just connected, to MicroSIP's file
+/// name in the recordings folder (once: a re-INVITE does not restart it).
+fn start_recording(
+    ua: &UserAgent,
+    media: &media_engine::MediaControl,
+    dir: &std::path::Path,
+    accounts: &[Account],
+    calls: &[CallInfo],
+    call: CallId,
+) {
+    let (Some(info), Some(handle)) = (calls.iter().find(|c| c.id == call), ua.media_handle(call))
+    else {
+        return;
+    };
+    let name = media_engine::recording_name(info, accounts, SystemTime::now());
+    if let Err(e) = media.record(handle, dir.join(name)) {
+        tracing::warn!(call = call.0, "recording not started: {e}");
+    }
 }
 
 /// Carries out one [`Action`]; `true` when it went to the user agent (so

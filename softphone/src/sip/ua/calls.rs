@@ -12,6 +12,7 @@ use super::error::UaError;
 use super::types::{AccountConfig, AccountId, CallId, CallState, Direction, UaEvent};
 use super::UserAgent;
 use crate::sip::headers;
+use crate::sip::sdp::MediaHandle;
 use crate::sip::transaction::{TimeoutKind, TxId};
 use crate::sip::Transport;
 
@@ -127,6 +128,21 @@ impl UserAgent {
         now: Instant,
     ) -> Result<(), UaError> {
         self.command(call, now, |c, ctx| c.send_dtmf_info(digit, ctx))
+    }
+
+    /// The media engine's handle for `call`'s stream (the driver routes
+    /// DTMF and Status queries to the engine with it).
+    pub fn media_handle(&self, call: CallId) -> Option<MediaHandle> {
+        self.calls.get(&call).map(Call::media_handle)
+    }
+
+    /// The live call whose stream is `handle` (the engine reports media
+    /// events, such as RFC 4733 digits, by handle).
+    pub fn call_for_media(&self, handle: MediaHandle) -> Option<CallId> {
+        self.calls
+            .values()
+            .find(|c| c.media_handle() == handle)
+            .map(Call::id)
     }
 
     /// Every live call, oldest first.

@@ -287,6 +287,11 @@ impl Call {
         self.remote_hold
     }
 
+    /// The call's stream in the media engine.
+    pub fn media_handle(&self) -> MediaHandle {
+        self.rtp
+    }
+
     /// The codec we send with, once negotiated (`PCMU`, `opus`, ...).
     pub fn codec(&self) -> Option<&str> {
         self.negotiated
