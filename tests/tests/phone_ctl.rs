@@ -599,15 +599,16 @@ fn a_profile_provisioned_by_msipprov_registers_dials_and_logs_the_call() {
     let dial = profile.run(&["1001"]);
     assert_eq!(dial.status.code(), Some(0), "{}", e2e::stderr(&dial));
     let call = profile.wait_status("the call connected", |s| {
-        calls(s)
-            .into_iter()
-            .find(|c| c["state"] == "connected" && c["remote"].as_str().is_some_and(|r| r.contains("1001")))
+        calls(s).into_iter().find(|c| {
+            c["state"] == "connected" && c["remote"].as_str().is_some_and(|r| r.contains("1001"))
+        })
     });
     assert_eq!(call["direction"], "outgoing", "{call}");
     let hang = profile.run(&["/hangupall"]);
     assert_eq!(hang.status.code(), Some(0), "{}", e2e::stderr(&hang));
     events.expect("call_ended", |e| e["event"] == "call_ended");
-    uas.wait().assert_success("sipp UAS called through msipprov's profile");
+    uas.wait()
+        .assert_success("sipp UAS called through msipprov's profile");
     let (code, _) = profile.ctl(&["Close"]);
     assert_eq!(code, Some(0));
     assert!(phone.wait_exit().success());

@@ -132,9 +132,19 @@ pub async fn start(
         }
         accounts.push(account);
     }
-    let tls = TlsClient::new(config.tls_ca.as_deref())?;
+    // The system's roots are only loaded (hundreds of certificates parsed
+    // and kept) when an account speaks TLS or a CA file is configured.
+    let tls = if accounts
+        .iter()
+        .any(|a| a.transport == crate::sip::Transport::Tls)
+        || config.tls_ca.is_some()
+    {
+        Some(TlsClient::new(config.tls_ca.as_deref())?)
+    } else {
+        None
+    };
     let port = u16::try_from(config.settings.source_port).unwrap_or(0);
-    let (mut network, mut inbound) = Network::bind(config.bind, port, Some(tls), names.clone())
+    let (mut network, mut inbound) = Network::bind(config.bind, port, tls, names.clone())
         .await
         .map_err(|source| PhoneError::Bind { port, source })?;
     let local = network

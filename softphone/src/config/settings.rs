@@ -348,7 +348,10 @@ mod tests {
         let settings = Settings::from_document(&doc);
         assert_eq!(settings.webhook_secret.expose(), "hunter2");
         let json = serde_json::to_string(&settings).unwrap();
-        assert!(!json.contains("hunter2") && json.contains("\"webhookSecret\":\"********\""), "{json}");
+        assert!(
+            !json.contains("hunter2") && json.contains("\"webhookSecret\":\"********\""),
+            "{json}"
+        );
         assert!(!format!("{settings:?}").contains("hunter2"));
     }
 
