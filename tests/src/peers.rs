@@ -542,7 +542,8 @@ impl SippBuilder {
         self
     }
 
-    /// sipp's own global timeout (`-timeout`, 15 s by default): it gives up
+    /// sipp's own global timeout (`-timeout`, 40 s by default: a bound for
+    /// failures on a loaded 2-core machine, never waited out on success): it gives up
     /// and exits non-zero after it.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -723,7 +724,7 @@ impl Sipp {
             auth: None,
             transport: SippTransport::Udp,
             calls: 1,
-            timeout: Duration::from_secs(15),
+            timeout: Duration::from_secs(40),
             pause: None,
             extra: Vec::new(),
         }

@@ -22,7 +22,9 @@ use softphone::sip::ua::{CallId, CallState, UaEvent};
 use tokio::sync::broadcast;
 use tokio::task::{block_in_place, JoinHandle};
 
-const WAIT: Duration = Duration::from_secs(10);
+// Generous: a bound for failures, not a speed target (2-core CI runs peers
+// and phones side by side).
+const WAIT: Duration = Duration::from_secs(20);
 /// How long each call carries audio.
 const TALK: Duration = Duration::from_secs(2);
 /// What we send and what baresip sends.
