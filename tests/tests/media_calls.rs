@@ -7,7 +7,9 @@
 //! stretch of the call, so the tests fail if audio stops flowing either
 //! way. DTMF: RFC 4733 both ways, checked against baresip's
 //! CALL_DTMF_START events and our `UaEvent::Dtmf`. Hold: held by baresip
-//! (recvonly) we send no RTP, and send again once resumed.
+//! (recvonly) we send no RTP, and send again once resumed. Audio controls:
+//! an output switched mid-call gets baresip's tone, and muting silences
+//! what baresip hears until unmuted.
 #![cfg(unix)]
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use e2e::peers::{free_port, tone_wav, Baresip, BaresipConfig, AUTO_ANSWER};
+use softphone::app::media_engine::DeviceRole;
 use softphone::app::{self, PhoneConfig, PhoneHandle};
 use softphone::config::{Account, IniDocument, Settings};
 use softphone::media::tone::{frequency_power, tone_snr_db};
@@ -381,4 +384,82 @@ async fn held_by_baresip_we_stop_sending_and_resume_after() {
     alice.handle.hangup(call).await.expect("hang up");
     expect(&mut alice.events, "CallEnded", ended(call)).await;
     alice.handle.stop(alice.task).await;
+}
+
+/// The mean 1000 Hz power of `pcm` between `from` and `to` (offsets from
+/// its start), 200 ms at a time, and the weakest and strongest stretch.
+fn our_tone_between(pcm: &[i16], rate: u32, from: Duration, to: Duration) -> (f64, f64) {
+    let at = |d: Duration| (u128::from(rate) * d.as_millis() / 1000) as usize;
+    let (start, end) = (at(from).min(pcm.len()), at(to).min(pcm.len()));
+    let powers: Vec<f64> = pcm[start..end]
+        .chunks_exact(at(Duration::from_millis(200)))
+        .map(|c| frequency_power(c, rate, OUR_HZ))
+        .collect();
+    assert!(
+        !powers.is_empty(),
+        "no audio between {from:?} and {to:?} ({} samples)",
+        pcm.len()
+    );
+    let min = powers.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = powers.iter().copied().fold(0.0, f64::max);
+    (min, max)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_switch_and_mute_apply_to_a_running_call() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut bob = baresip(dir.path(), "PCMU", None);
+    let first = dir.path().join("A.wav");
+    let second = dir.path().join("B.wav");
+    let settings = format!(
+        "audioCodecs=PCMU/8000/1\r\naudioInputDevice=tone:{OUR_HZ}\r\naudioOutputDevice=file:{}\r\n",
+        first.display()
+    );
+    let mut alice = phone(&bob.addr().to_string(), &settings).await;
+    let call = alice.handle.dial(1, "bob").await.expect("dial");
+    expect(&mut alice.events, "Connected", connected(call)).await;
+    // baresip records from about when the call connects: times below are
+    // offsets from here, with margins for set-up and the jitter buffers.
+    let start = tokio::time::Instant::now();
+    let step = Duration::from_millis(1200);
+    tokio::time::sleep(step).await;
+    let to_second = format!("file:{}", second.display());
+    let controls = alice
+        .handle
+        .set_audio_device(DeviceRole::Output, &to_second)
+        .await
+        .expect("switch the output");
+    assert_eq!(controls.output_device, to_second);
+    tokio::time::sleep(step).await;
+    let muted_at = start.elapsed();
+    assert!(alice.handle.set_muted(true).muted);
+    tokio::time::sleep(step).await;
+    let unmuted_at = start.elapsed();
+    assert!(!alice.handle.toggle_mute().muted);
+    tokio::time::sleep(step).await;
+    let ended_at = start.elapsed();
+    alice.handle.hangup(call).await.expect("hang up");
+    expect(&mut alice.events, "CallEnded", ended(call)).await;
+    block_in_place(|| bob.wait_event("CALL_CLOSED", WAIT));
+    alice.handle.stop(alice.task).await;
+    drop(bob);
+
+    // From the switch on, our speaker is B.wav, and it hears baresip.
+    assert_tone("the switched-to output", &second, &[THEIR_HZ], step * 2);
+    // Either way: baresip's file may start a little before or after our
+    // clock (its recording begins with its first audio).
+    let margin = Duration::from_millis(400);
+    let (heard, rate) = read_wav(&baresip_recording(dir.path(), "dec"));
+    let (before, _) = our_tone_between(&heard, rate, margin, muted_at - margin);
+    let (_, during) = our_tone_between(&heard, rate, muted_at + margin, unmuted_at - margin);
+    let (after, _) = our_tone_between(&heard, rate, unmuted_at + margin, ended_at - margin);
+    assert!(before > 1.0e4, "our tone before mute: {before:.0}");
+    assert!(
+        during * 1000.0 < before,
+        "muting left our tone audible: {before:.0} -> {during:.0}"
+    );
+    assert!(
+        after > 1.0e4,
+        "our tone did not come back after unmute: {after:.0}"
+    );
 }

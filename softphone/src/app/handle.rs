@@ -9,7 +9,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::accounts;
 use super::dialplan::{self, Dialing};
-use super::media_engine::{CallMediaStats, DtmfRoute, MediaControl};
+use super::media_engine::{AudioControls, CallMediaStats, DeviceRole, DtmfRoute, MediaControl};
 use super::net::ServerNames;
 use super::phone::{Job, PhoneError, SHUTDOWN_GRACE};
 use crate::config::settings::DtmfMethod;
@@ -193,10 +193,10 @@ impl PhoneHandle {
 
     /// Sends one DTMF digit on a connected call the way `DTMFMethod`
     /// says: RFC 4733 telephone-events (auto, when the peer negotiated
-    /// them), in-band tones, or SIP INFO.
-    pub async fn send_dtmf(&self, call: CallId, digit: char) -> Result<(), PhoneError> {
+    /// them), in-band tones, or SIP INFO. Returns the way it went.
+    pub async fn send_dtmf(&self, call: CallId, digit: char) -> Result<DtmfRoute, PhoneError> {
         let (media, method) = (self.media.clone(), self.dtmf_method);
-        self.with(move |ua, now| -> Result<(), PhoneError> {
+        self.with(move |ua, now| -> Result<DtmfRoute, PhoneError> {
             let route = match ua.media_handle(call) {
                 Some(handle) => media.send_dtmf(handle, digit, method)?,
                 // Not a call: SIP INFO's path reports it.
@@ -205,9 +205,55 @@ impl PhoneHandle {
             if route == DtmfRoute::SipInfo {
                 ua.send_dtmf_info(call, digit, now)?;
             }
-            Ok(())
+            Ok(route)
         })
         .await?
+    }
+
+    /// The phone's audio controls (mute, volumes, devices) as the media
+    /// engine applies them.
+    pub fn audio_controls(&self) -> AudioControls {
+        self.media.audio_controls()
+    }
+
+    /// Mutes or unmutes the microphone: every call sends silence (its RTP
+    /// keeps flowing, as in MicroSIP) until unmuted. Returns the controls.
+    pub fn set_muted(&self, muted: bool) -> AudioControls {
+        self.media.set_muted(muted)
+    }
+
+    /// Flips mute; returns the controls.
+    pub fn toggle_mute(&self) -> AudioControls {
+        self.media.toggle_mute()
+    }
+
+    /// Sets the speaker volume (0–100, clamped), at once on every call.
+    pub fn set_speaker_volume(&self, volume: u8) -> AudioControls {
+        self.media.set_speaker_volume(volume)
+    }
+
+    /// Moves the speaker volume by `delta` percent, within 0–100.
+    pub fn adjust_speaker_volume(&self, delta: i16) -> AudioControls {
+        self.media.adjust_speaker_volume(delta)
+    }
+
+    /// Sets the microphone volume (0–100, clamped, with MicroSIP's
+    /// `micAmplification` curve), at once on every call.
+    pub fn set_mic_volume(&self, volume: u8) -> AudioControls {
+        self.media.set_mic_volume(volume)
+    }
+
+    /// Switches the input, output or ring device to `device` (an
+    /// `audio*Device` value: a sound card's name, `file:`, `tone:`,
+    /// `null`, empty for the default) for new calls and every running
+    /// call. If the device cannot be opened the calls and the controls
+    /// keep the old one and the error names the device.
+    pub async fn set_audio_device(
+        &self,
+        role: DeviceRole,
+        device: &str,
+    ) -> Result<AudioControls, PhoneError> {
+        Ok(self.media.set_device(role, device).await?)
     }
 
     /// The call's media codec and statistics (loss, jitter, round trip)

@@ -70,6 +70,9 @@ pub enum PhoneError {
     /// telephone-event).
     #[error(transparent)]
     Media(#[from] crate::sip::sdp::MediaError),
+    /// An audio control could not be changed (a device that will not open).
+    #[error(transparent)]
+    Audio(#[from] super::media_engine::AudioControlError),
     /// The account's dial plan refuses the number.
     #[error(transparent)]
     Dial(#[from] DialError),

@@ -9,21 +9,21 @@
 //! (holds the active call, else resumes the newest held one); `Answer`
 //! and `Reject` act on the oldest ringing incoming call.
 //!
-//! Until the media engine exists, `Mute`, the volumes and `SetDevice`
-//! change and report the phone's audio controls (kept here, shown by
-//! `Status`); the media issue applies them to the audio.
+//! `Mute`, the volumes and `SetDevice` change the phone's audio controls,
+//! which the media engine keeps and applies at once to every call (and
+//! `Status` shows, with each call's media statistics).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{broadcast, watch};
 
 use super::command::{Command, DeviceKind, ParseError, MAX_LINE};
 use super::ipc::{Listener, PeerCheck};
 use super::reply::{Reply, ReplyCode};
+use crate::app::media_engine::{CallMediaStats, DeviceRole, DtmfRoute};
 use crate::app::{PhoneError, PhoneHandle};
 use crate::config::{self, Account, Settings};
 use crate::sip::ua::{AccountId, CallInfo, CallState, Direction, UaError, UaEvent};
@@ -39,38 +39,6 @@ const MESSAGE_TIMEOUT: Duration = Duration::from_secs(33);
 /// One `VolumeUp`/`VolumeDown` step, in percent.
 const VOLUME_STEP: u8 = 10;
 
-/// The audio controls, kept by the phone until the media engine uses them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AudioControls {
-    /// Microphone muted.
-    pub muted: bool,
-    /// Speaker volume, 0–100 (`volumeOutput`).
-    pub speaker_volume: u8,
-    /// Microphone volume, 0–100 (`volumeInput`).
-    pub mic_volume: u8,
-    /// `audioInputDevice`; empty: the system's default.
-    pub input_device: String,
-    /// `audioOutputDevice`; empty: the system's default.
-    pub output_device: String,
-    /// `audioRingDevice`; empty: the system's default.
-    pub ring_device: String,
-}
-
-impl AudioControls {
-    /// The controls as `[Settings]` holds them.
-    pub fn from_settings(settings: &Settings) -> AudioControls {
-        let percent = |v: i64| u8::try_from(v.clamp(0, 100)).unwrap_or(100);
-        AudioControls {
-            muted: false,
-            speaker_volume: percent(settings.volume_output),
-            mic_volume: percent(settings.volume_input),
-            input_device: settings.audio_input_device.clone(),
-            output_device: settings.audio_output_device.clone(),
-            ring_device: settings.audio_ring_device.clone(),
-        }
-    }
-}
-
 /// Executes commands against the running phone.
 pub struct Server {
     /// Replaced by `Reload` (its account table changes); taken away when
@@ -83,7 +51,6 @@ pub struct Server {
     ini: PathBuf,
     /// `accountId`: the account new calls and messages use.
     account: Mutex<AccountId>,
-    audio: Mutex<AudioControls>,
     /// `true` once the phone is stopping (asked by `Close` or a signal).
     stopping: watch::Sender<bool>,
 }
@@ -98,7 +65,6 @@ impl Server {
             reloading: tokio::sync::Mutex::new(()),
             ini,
             account: Mutex::new(account),
-            audio: Mutex::new(AudioControls::from_settings(settings)),
             stopping,
         })
     }
@@ -135,12 +101,6 @@ impl Server {
     /// The account new calls use.
     pub fn account(&self) -> AccountId {
         self.account.lock().map(|a| *a).unwrap_or(1)
-    }
-
-    fn audio(&self) -> std::sync::MutexGuard<'_, AudioControls> {
-        self.audio
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Carries out one command (never `Subscribe`: that is the stream).
@@ -251,6 +211,9 @@ impl Server {
                 let call =
                     connected(&calls).ok_or_else(|| nothing("no connected call for DTMF"))?;
                 let mut first = true;
+                // Each way used, in order (auto may differ between digits
+                // only if a re-INVITE changed telephone-event meanwhile).
+                let mut methods: Vec<DtmfRoute> = Vec::new();
                 for c in digits.chars() {
                     if c == ',' {
                         tokio::time::sleep(DTMF_PAUSE).await;
@@ -261,56 +224,54 @@ impl Server {
                         tokio::time::sleep(DTMF_GAP).await;
                     }
                     first = false;
-                    phone.send_dtmf(call.id, c).await.map_err(failed)?;
+                    let route = phone.send_dtmf(call.id, c).await.map_err(failed)?;
+                    if !methods.contains(&route) {
+                        methods.push(route);
+                    }
                 }
+                let method: Vec<&str> = methods.iter().map(|m| m.name()).collect();
                 Ok(Reply::ok(format!("sent {digits} on call {}", call.id.0))
                     .with("call", call.id.0)
-                    .with("method", "info"))
+                    .with("method", method.join("+")))
             }
             Command::Mute => {
-                let mut audio = self.audio();
-                audio.muted = !audio.muted;
+                let audio = phone.toggle_mute();
                 let word = if audio.muted { "muted" } else { "unmuted" };
-                Ok(Reply::ok(format!("microphone {word}")).with("audio", &*audio))
+                Ok(Reply::ok(format!("microphone {word}")).with("audio", audio))
             }
             Command::VolumeUp(steps) | Command::VolumeDown(steps) => {
-                let up = matches!(command, Command::VolumeUp(_));
-                let mut audio = self.audio();
-                let delta = steps.saturating_mul(VOLUME_STEP);
-                audio.speaker_volume = if up {
-                    audio.speaker_volume.saturating_add(delta).min(100)
+                let delta = i16::from(steps) * i16::from(VOLUME_STEP);
+                let delta = if matches!(command, Command::VolumeUp(_)) {
+                    delta
                 } else {
-                    audio.speaker_volume.saturating_sub(delta)
+                    -delta
                 };
+                let audio = phone.adjust_speaker_volume(delta);
                 Ok(
                     Reply::ok(format!("speaker volume {}", audio.speaker_volume))
-                        .with("audio", &*audio),
+                        .with("audio", audio),
                 )
             }
             Command::SetVolume(level) => {
-                let mut audio = self.audio();
-                audio.speaker_volume = level;
-                Ok(Reply::ok(format!("speaker volume {level}")).with("audio", &*audio))
+                let audio = phone.set_speaker_volume(level);
+                Ok(
+                    Reply::ok(format!("speaker volume {}", audio.speaker_volume))
+                        .with("audio", audio),
+                )
             }
             Command::SetMicVolume(level) => {
-                let mut audio = self.audio();
-                audio.mic_volume = level;
-                Ok(Reply::ok(format!("microphone volume {level}")).with("audio", &*audio))
+                let audio = phone.set_mic_volume(level);
+                Ok(Reply::ok(format!("microphone volume {}", audio.mic_volume))
+                    .with("audio", audio))
             }
             Command::SetDevice { kind, id } => {
-                let mut audio = self.audio();
-                let slot = match kind {
-                    DeviceKind::Input => &mut audio.input_device,
-                    DeviceKind::Output => &mut audio.output_device,
-                    DeviceKind::Ring => &mut audio.ring_device,
+                let role = match kind {
+                    DeviceKind::Input => DeviceRole::Input,
+                    DeviceKind::Output => DeviceRole::Output,
+                    DeviceKind::Ring => DeviceRole::Ring,
                 };
-                *slot = id.clone();
-                let kind = match kind {
-                    DeviceKind::Input => "input",
-                    DeviceKind::Output => "output",
-                    DeviceKind::Ring => "ring",
-                };
-                Ok(Reply::ok(format!("{kind} device: {id}")).with("audio", &*audio))
+                let audio = phone.set_audio_device(role, &id).await.map_err(failed)?;
+                Ok(Reply::ok(format!("{role} device: {id}")).with("audio", audio))
             }
             Command::Status => self.status(&phone).await,
             Command::Close => {
@@ -387,12 +348,17 @@ impl Server {
             })
             .collect();
         let calls = phone.calls().await.map_err(failed)?;
-        let audio = self.audio().clone();
+        let audio = phone.audio_controls();
+        let mut media = Vec::with_capacity(calls.len());
+        for c in &calls {
+            media.push(phone.media_stats(c.id).await.map_err(failed)?);
+        }
         let now = Instant::now();
         let calls: Vec<serde_json::Value> = calls
             .iter()
-            .map(|c| {
-                serde_json::json!({
+            .zip(media)
+            .map(|(c, media)| {
+                let mut value = serde_json::json!({
                     "id": c.id.0,
                     "account": c.account,
                     "direction": c.direction,
@@ -404,7 +370,11 @@ impl Server {
                     "remote_held": c.remote_hold,
                     "muted": audio.muted,
                     "codec": c.codec,
-                })
+                });
+                if let (Some(map), Some(media)) = (value.as_object_mut(), media) {
+                    map.insert("media".into(), media_json(&media));
+                }
+                value
             })
             .collect();
         let message = format!("{} account(s), {} call(s)", accounts.len(), calls.len());
@@ -474,6 +444,23 @@ impl Server {
         };
         Ok(Reply::new(code, message).with("reload", report))
     }
+}
+
+/// A call's media statistics as Status shows them (figures to 0.1).
+fn media_json(media: &CallMediaStats) -> serde_json::Value {
+    let tenth = |v: f64| (v * 10.0).round() / 10.0;
+    let s = &media.stats;
+    serde_json::json!({
+        "codec": media.codec,
+        "packets_sent": s.packets_sent,
+        "packets_received": s.packets_received,
+        "packets_lost": s.packets_lost,
+        "loss_percent": tenth(s.loss_percent),
+        "jitter_ms": tenth(s.jitter_ms),
+        "rtt_ms": s.rtt_ms.map(tenth),
+        "remote_loss_percent": s.remote_loss_percent.map(tenth),
+        "remote_jitter_ms": s.remote_jitter_ms.map(tenth),
+    })
 }
 
 /// `accountId` when that account exists, else the lowest-numbered one.
@@ -718,6 +705,39 @@ mod tests {
             "a ringing incoming call is not active"
         );
         assert!(ringing(&[]).is_none());
+    }
+
+    #[test]
+    fn status_shows_a_calls_media_figures_rounded() {
+        let media = CallMediaStats {
+            codec: "PCMU/8000".into(),
+            stats: crate::media::MediaStats {
+                packets_sent: 120,
+                packets_received: 118,
+                packets_lost: 2,
+                loss_percent: 1.666_666,
+                jitter_ms: 3.125,
+                rtt_ms: Some(12.049),
+                ..Default::default()
+            },
+        };
+        let value = media_json(&media);
+        assert_eq!(value["codec"], "PCMU/8000");
+        assert_eq!(value["packets_sent"], 120);
+        assert_eq!(value["packets_received"], 118);
+        assert_eq!(value["loss_percent"], 1.7);
+        assert_eq!(value["jitter_ms"], 3.1);
+        assert_eq!(value["rtt_ms"], 12.0);
+        assert!(value["remote_jitter_ms"].is_null(), "{value}");
+    }
+
+    #[test]
+    fn dtmf_methods_have_reply_names() {
+        let names: Vec<&str> = [DtmfRoute::Rfc4733, DtmfRoute::InBand, DtmfRoute::SipInfo]
+            .iter()
+            .map(|r| r.name())
+            .collect();
+        assert_eq!(names, ["rfc4733", "inband", "info"]);
     }
 
     #[test]

@@ -13,11 +13,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::inband::InbandQueue;
-use super::{CallMediaStats, Command, MediaSettings, Notifier};
+use super::{AudioControls, CallMediaStats, Command, DeviceRole, MediaSettings, Notifier};
 use crate::media::codec::{self, Resampler};
 use crate::media::device::{
-    open_input, open_output, AudioFormat, AudioInput, AudioOutput, DeviceSpec, Gain, Pacing,
-    Recorder,
+    open_input, open_output, AudioFormat, AudioInput, AudioOutput, DeviceError, DeviceSpec, Gain,
+    Pacing, Recorder,
 };
 use crate::media::{MediaSession, SessionEvent, TransmitKind};
 use crate::sip::sdp::MediaHandle;
@@ -39,10 +39,35 @@ pub(super) struct CallSetup {
     pub rtcp: UdpSocket,
     pub session: MediaSession,
     pub codec: String,
-    pub settings: Arc<MediaSettings>,
+    pub audio: AudioSetup,
     pub commands: Receiver<Command>,
     pub stats: Arc<Mutex<CallMediaStats>>,
     pub notifier: Notifier,
+}
+
+/// How a call's audio starts: the phone's controls at that moment plus
+/// the settings only read at call start.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct AudioSetup {
+    pub input_device: String,
+    pub output_device: String,
+    pub input_gain: Gain,
+    pub output_gain: Gain,
+    /// `localDTMF`.
+    pub local_dtmf: bool,
+}
+
+impl AudioSetup {
+    pub fn new(settings: &MediaSettings, controls: &AudioControls) -> Self {
+        let (input_gain, output_gain) = controls.gains(settings.mic_amplification);
+        Self {
+            input_device: controls.input_device.clone(),
+            output_device: controls.output_device.clone(),
+            input_gain,
+            output_gain,
+            local_dtmf: settings.local_dtmf,
+        }
+    }
 }
 
 /// Converts between the devices' rate (fixed when the call starts, so a
@@ -118,16 +143,16 @@ struct Audio {
 }
 
 impl Audio {
-    fn open(settings: &MediaSettings, rate: u32) -> Self {
+    fn open(setup: &AudioSetup, rate: u32) -> Self {
         let format = AudioFormat::mono(rate);
         Self {
-            input: open_in(&settings.input_device, format),
-            output: open_out(&settings.output_device, format),
-            input_gain: Gain::input(settings.volume_input, settings.mic_amplification, false),
-            output_gain: Gain::output(settings.volume_output, false),
+            input: open_in(&setup.input_device, format),
+            output: open_out(&setup.output_device, format),
+            input_gain: setup.input_gain,
+            output_gain: setup.output_gain,
             rates: RateBridge::new(rate, rate),
             inband: InbandQueue::default(),
-            local_tones: settings.local_dtmf.then(InbandQueue::default),
+            local_tones: setup.local_dtmf.then(InbandQueue::default),
             recorder: None,
             capture: vec![0; format.samples_in_ms(20)],
             converted: Vec::new(),
@@ -203,6 +228,26 @@ impl Audio {
         }
     }
 
+    /// Moves to another device, in the format the call opened with (the
+    /// rate bridge and a `file:` output stay valid). On failure the old
+    /// device stays.
+    fn switch(&mut self, role: DeviceRole, value: &str) -> Result<(), DeviceError> {
+        let spec = DeviceSpec::parse(value)?;
+        match role {
+            DeviceRole::Input => {
+                self.input = open_input(&spec, self.input.format(), Pacing::RealTime)?;
+            }
+            DeviceRole::Output => {
+                // The old one is dropped here: a `file:` WAV is finalised.
+                self.output = open_output(&spec, self.output.format())?;
+            }
+            // Not a call's device; the engine never sends it.
+            DeviceRole::Ring => {}
+        }
+        tracing::info!("media: audio {role} device now {value:?}");
+        Ok(())
+    }
+
     /// Echoes a digit we send, when `localDTMF` asks for it.
     fn echo(&mut self, digit: char) {
         if let Some(tones) = self.local_tones.as_mut() {
@@ -271,7 +316,7 @@ pub(super) fn run(setup: CallSetup) {
         rtcp,
         mut session,
         codec: mut codec_name,
-        settings,
+        audio: audio_setup,
         commands,
         stats,
         notifier,
@@ -279,7 +324,7 @@ pub(super) fn run(setup: CallSetup) {
     if let Err(e) = rtcp.set_nonblocking(true) {
         tracing::warn!("media: RTCP socket: {e}");
     }
-    let mut audio = Audio::open(&settings, session.sample_rate());
+    let mut audio = Audio::open(&audio_setup, session.sample_rate());
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut next_play = Instant::now() + TICK;
     let mut next_stats = Instant::now();
@@ -313,6 +358,18 @@ pub(super) fn run(setup: CallSetup) {
                 }
                 Ok(Command::LocalTone(digit)) => audio.echo(digit),
                 Ok(Command::Record(path)) => audio.record(path),
+                Ok(Command::SetGains { input, output }) => {
+                    audio.input_gain = input;
+                    audio.output_gain = output;
+                }
+                Ok(Command::SwitchDevice {
+                    role,
+                    device,
+                    reply,
+                }) => {
+                    // The asker may have given up waiting: nothing to tell.
+                    let _ = reply.send(audio.switch(role, &device));
+                }
             }
         }
         let now = Instant::now();

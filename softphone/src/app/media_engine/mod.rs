@@ -12,8 +12,11 @@
 //! call's thread: it only sends it commands over a channel, and the thread
 //! answers through shared stats and the phone's job queue.
 
+mod audio;
 mod call;
 mod inband;
+
+pub use audio::{AudioControlError, AudioControls, DeviceRole};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -30,7 +33,7 @@ use super::ports::PortRange;
 use crate::config::settings::DtmfMethod;
 use crate::config::{Account, Settings};
 use crate::media::codec;
-use crate::media::device::{recording_file_name, CivilTime};
+use crate::media::device::{recording_file_name, CivilTime, DeviceError, Gain};
 use crate::media::{MediaSession, MediaStats, SessionOptions};
 use crate::sip::sdp::{Codec, LocalRtp, MediaEngine, MediaError, MediaHandle, NegotiatedMedia};
 use crate::sip::ua::{CallInfo, Direction, UaEvent};
@@ -42,6 +45,8 @@ pub struct MediaSettings {
     pub input_device: String,
     /// `audioOutputDevice`.
     pub output_device: String,
+    /// `audioRingDevice`.
+    pub ring_device: String,
     /// `volumeInput`, 0-100.
     pub volume_input: i64,
     /// `volumeOutput`, 0-100.
@@ -69,6 +74,7 @@ impl MediaSettings {
         Self {
             input_device: settings.audio_input_device.clone(),
             output_device: settings.audio_output_device.clone(),
+            ring_device: settings.audio_ring_device.clone(),
             volume_input: settings.volume_input,
             volume_output: settings.volume_output,
             mic_amplification: settings.mic_amplification,
@@ -93,6 +99,24 @@ enum Command {
     LocalTone(char),
     /// Record the call (both directions mixed) to this file.
     Record(PathBuf),
+    /// New microphone and speaker levels (mute is a zero microphone gain).
+    SetGains {
+        /// Applied to captured audio before it is encoded.
+        input: Gain,
+        /// Applied to decoded audio before it is played.
+        output: Gain,
+    },
+    /// Switch to another device; the thread answers whether it opened
+    /// (a tokio oneshot: its `send` needs no runtime, and the waiting side
+    /// is async).
+    SwitchDevice {
+        /// Input or output (never ring: calls do not play the ring).
+        role: DeviceRole,
+        /// The device's `audioInputDevice`/`audioOutputDevice` value.
+        device: String,
+        /// The outcome: the device error when it cannot be opened.
+        reply: tokio::sync::oneshot::Sender<Result<(), DeviceError>>,
+    },
     /// End: RTCP BYE, close the devices and files, release the ports.
     Stop,
 }
@@ -106,13 +130,26 @@ pub struct CallMediaStats {
     pub stats: MediaStats,
 }
 
-/// How a digit has to travel, as decided by [`MediaControl::send_dtmf`].
+/// How a digit travels, as decided by [`MediaControl::send_dtmf`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DtmfRoute {
-    /// The media stream took it (RFC 4733 or in-band).
-    Media,
+    /// RFC 4733 telephone-events on the media stream.
+    Rfc4733,
+    /// Tones mixed into the audio we send.
+    InBand,
     /// It has to go by SIP INFO.
     SipInfo,
+}
+
+impl DtmfRoute {
+    /// The name control replies use (`rfc4733`, `inband`, `info`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DtmfRoute::Rfc4733 => "rfc4733",
+            DtmfRoute::InBand => "inband",
+            DtmfRoute::SipInfo => "info",
+        }
+    }
 }
 
 struct Entry {
@@ -121,11 +158,21 @@ struct Entry {
     telephone_event: bool,
 }
 
+/// What [`MediaControl`] guards under one lock: the streams and the
+/// phone-wide audio controls together, so a call starting while a control
+/// changes either gets the new value at open or receives the change.
+struct Shared {
+    calls: HashMap<MediaHandle, Entry>,
+    audio: AudioControls,
+    /// `micAmplification`: a setting, not a control, but the gains need it.
+    mic_amplification: bool,
+}
+
 /// The phone's side of the running streams: shared by the engine (which
 /// the user agent owns) and every [`super::PhoneHandle`].
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MediaControl {
-    calls: Arc<Mutex<HashMap<MediaHandle, Entry>>>,
+    shared: Arc<Mutex<Shared>>,
 }
 
 impl std::fmt::Debug for MediaControl {
@@ -135,14 +182,26 @@ impl std::fmt::Debug for MediaControl {
 }
 
 impl MediaControl {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MediaHandle, Entry>> {
+    /// Controls starting as `settings` say, with no stream yet.
+    pub fn new(settings: &MediaSettings) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Shared {
+                calls: HashMap::new(),
+                audio: AudioControls::from_media_settings(settings),
+                mic_amplification: settings.mic_amplification,
+            })),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
         // A panicked media thread leaves nothing half-written in the map.
-        self.calls.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn command(&self, handle: MediaHandle, command: Command) -> Result<(), MediaError> {
-        let calls = self.lock();
-        let entry = calls
+        let shared = self.lock();
+        let entry = shared
+            .calls
             .get(&handle)
             .ok_or(MediaError::UnknownHandle(handle))?;
         entry
@@ -163,16 +222,18 @@ impl MediaControl {
         if crate::media::dtmf::event_code(digit).is_none() {
             return Err(MediaError::Engine(format!("{digit:?} is not a DTMF digit")));
         }
-        let negotiated = self.lock().get(&handle).map(|e| e.telephone_event);
-        let command = match (method, negotiated) {
+        let negotiated = self.lock().calls.get(&handle).map(|e| e.telephone_event);
+        let (command, route) = match (method, negotiated) {
             (DtmfMethod::SipInfo, _) | (DtmfMethod::Auto, None | Some(false)) => {
                 // A call without a stream has no speaker to echo in.
                 let _ = self.command(handle, Command::LocalTone(digit));
                 return Ok(DtmfRoute::SipInfo);
             }
             (_, None) => return Err(MediaError::UnknownHandle(handle)),
-            (DtmfMethod::InBand, Some(_)) => Command::InBand(digit),
-            (DtmfMethod::Auto | DtmfMethod::Rfc2833, Some(true)) => Command::Rfc4733(digit),
+            (DtmfMethod::InBand, Some(_)) => (Command::InBand(digit), DtmfRoute::InBand),
+            (DtmfMethod::Auto | DtmfMethod::Rfc2833, Some(true)) => {
+                (Command::Rfc4733(digit), DtmfRoute::Rfc4733)
+            }
             (DtmfMethod::Rfc2833, Some(false)) => {
                 return Err(MediaError::Engine(
                     "the peer did not negotiate telephone-event".into(),
@@ -180,13 +241,13 @@ impl MediaControl {
             }
         };
         self.command(handle, command)?;
-        Ok(DtmfRoute::Media)
+        Ok(route)
     }
 
     /// The stream's codec and statistics, if it runs.
     pub fn stats(&self, handle: MediaHandle) -> Option<CallMediaStats> {
-        let calls = self.lock();
-        let entry = calls.get(&handle)?;
+        let shared = self.lock();
+        let entry = shared.calls.get(&handle)?;
         let stats = entry
             .stats
             .lock()
@@ -233,7 +294,7 @@ pub struct AudioEngine {
     address: IpAddr,
     range: PortRange,
     next: u64,
-    settings: Arc<MediaSettings>,
+    settings: MediaSettings,
     reserved: HashMap<MediaHandle, (UdpSocket, UdpSocket)>,
     control: MediaControl,
     notifier: Notifier,
@@ -263,9 +324,9 @@ impl AudioEngine {
             address,
             range,
             next: 1,
-            settings: Arc::new(settings),
+            control: MediaControl::new(&settings),
+            settings,
             reserved: HashMap::new(),
-            control: MediaControl::default(),
             notifier,
             threads: Vec::new(),
         }
@@ -341,13 +402,16 @@ impl MediaEngine for AudioEngine {
             codec: codec_name(media),
             stats: MediaStats::default(),
         }));
+        // Held from reading the controls until the stream is listed: a
+        // control changed meanwhile waits, then reaches this call too.
+        let mut shared = self.control.lock();
         let setup = call::CallSetup {
             handle,
             rtp,
             rtcp,
             session,
             codec: codec_name(media),
-            settings: self.settings.clone(),
+            audio: call::AudioSetup::new(&self.settings, &shared.audio),
             commands: rx,
             stats: stats.clone(),
             notifier: self.notifier.clone(),
@@ -356,9 +420,7 @@ impl MediaEngine for AudioEngine {
             .name(format!("media-{}", handle.0))
             .spawn(move || call::run(setup))
             .map_err(|e| MediaError::Engine(format!("cannot start the media thread: {e}")))?;
-        self.threads.retain(|t| !t.is_finished());
-        self.threads.push(thread);
-        self.control.lock().insert(
+        shared.calls.insert(
             handle,
             Entry {
                 commands: tx,
@@ -366,11 +428,14 @@ impl MediaEngine for AudioEngine {
                 telephone_event: media.send_telephone_event.is_some(),
             },
         );
+        drop(shared);
+        self.threads.retain(|t| !t.is_finished());
+        self.threads.push(thread);
         Ok(())
     }
 
     fn update(&mut self, handle: MediaHandle, media: &NegotiatedMedia) -> Result<(), MediaError> {
-        if let Some(entry) = self.control.lock().get_mut(&handle) {
+        if let Some(entry) = self.control.lock().calls.get_mut(&handle) {
             entry.telephone_event = media.send_telephone_event.is_some();
         }
         self.control
@@ -379,7 +444,7 @@ impl MediaEngine for AudioEngine {
 
     fn stop(&mut self, handle: MediaHandle) {
         self.reserved.remove(&handle);
-        if let Some(entry) = self.control.lock().remove(&handle) {
+        if let Some(entry) = self.control.lock().calls.remove(&handle) {
             // The thread sends RTCP BYE, closes its files and drops the
             // sockets within one tick; nobody waits for it here.
             let _ = entry.commands.send(Command::Stop);
@@ -392,7 +457,7 @@ impl Drop for AudioEngine {
     /// Stops every stream and waits for the threads, so recordings and
     /// `file:` outputs are complete once the phone's task has ended.
     fn drop(&mut self) {
-        for (_, entry) in self.control.lock().drain() {
+        for (_, entry) in self.control.lock().calls.drain() {
             let _ = entry.commands.send(Command::Stop);
         }
         for thread in self.threads.drain(..) {

@@ -28,6 +28,7 @@ fn settings(input: &str, output: &str) -> MediaSettings {
     MediaSettings {
         input_device: input.into(),
         output_device: output.into(),
+        ring_device: String::new(),
         volume_input: 100,
         volume_output: 100,
         mic_amplification: false,
@@ -93,7 +94,7 @@ fn two_engines_carry_a_tone_and_digits_between_them() {
     for d in ['4', '2'] {
         assert_eq!(
             control.send_dtmf(la.handle, d, DtmfMethod::Auto),
-            Ok(DtmfRoute::Media)
+            Ok(DtmfRoute::Rfc4733)
         );
     }
     std::thread::sleep(Duration::from_millis(1300));
@@ -147,4 +148,121 @@ fn recording_names_follow_microsip() {
         recording_name(&call, &accounts, at),
         "20231114-221320-1001-incoming-Work_Line.wav"
     );
+}
+
+#[test]
+fn audio_controls_start_from_the_settings_and_give_microsip_gains() {
+    let mut s = settings("tone:1000", "null");
+    s.volume_input = 75;
+    s.volume_output = 140;
+    s.mic_amplification = true;
+    s.ring_device = "Speakers".into();
+    let controls = AudioControls::from_media_settings(&s);
+    assert!(!controls.muted);
+    assert_eq!(controls.speaker_volume, 100, "clamped");
+    assert_eq!(controls.mic_volume, 75);
+    assert_eq!(controls.device(DeviceRole::Input), "tone:1000");
+    assert_eq!(controls.device(DeviceRole::Output), "null");
+    assert_eq!(controls.device(DeviceRole::Ring), "Speakers");
+    let (input, output) = controls.gains(true);
+    assert_eq!(input, Gain::input(75, true, false));
+    assert!(input.factor() > 1.0, "micAmplification boosts above 50");
+    assert_eq!(output, Gain::UNITY);
+    assert_eq!(controls.gains(false).0.factor(), 0.75);
+    let muted = AudioControls {
+        muted: true,
+        ..controls
+    };
+    assert_eq!(muted.gains(true), (Gain::MUTE, Gain::UNITY));
+    // What a call opens with: the controls, not the settings' levels.
+    let setup = call::AudioSetup::new(&s, &muted);
+    assert_eq!(setup.input_gain, Gain::MUTE);
+    assert_eq!(setup.output_device, "null");
+}
+
+#[tokio::test]
+async fn controls_change_in_one_step_and_bad_devices_are_refused() {
+    let control = MediaControl::new(&settings("tone:1000", "null"));
+    assert!(control.toggle_mute().muted);
+    assert!(!control.toggle_mute().muted);
+    assert!(control.set_muted(true).muted);
+    assert_eq!(control.adjust_speaker_volume(-30).speaker_volume, 70);
+    assert_eq!(control.adjust_speaker_volume(200).speaker_volume, 100);
+    assert_eq!(control.adjust_speaker_volume(-500).speaker_volume, 0);
+    assert_eq!(control.set_speaker_volume(250).speaker_volume, 100);
+    assert_eq!(control.set_mic_volume(30).mic_volume, 30);
+    let err = control
+        .set_device(DeviceRole::Output, "file:")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"file:\""), "{err}");
+    assert_eq!(control.audio_controls().output_device, "null");
+    let now = control
+        .set_device(DeviceRole::Ring, "Headset")
+        .await
+        .unwrap();
+    assert_eq!(now.ring_device, "Headset");
+    let now = control
+        .set_device(DeviceRole::Input, "tone:440")
+        .await
+        .unwrap();
+    assert_eq!(now.input_device, "tone:440");
+    assert!(now.muted, "a device switch leaves the levels alone");
+}
+
+fn wav(path: &std::path::Path) -> Vec<i16> {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    reader.samples::<i16>().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn running_calls_take_mute_and_a_new_output_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = dir.path().join("first.wav");
+    let second = dir.path().join("second.wav");
+    let (mut a, _jobs_a) = engine(settings("tone:1000", "null"));
+    let (mut b, _jobs_b) = engine(settings("null", &format!("file:{}", first.display())));
+    let la = a.allocate().unwrap();
+    let lb = b.allocate().unwrap();
+    a.start(la.handle, &media(la.port, lb.port, false)).unwrap();
+    b.start(lb.handle, &media(lb.port, la.port, false)).unwrap();
+    let pause = Duration::from_millis(700);
+    tokio::time::sleep(pause).await;
+    let to_second = format!("file:{}", second.display());
+    let now = b
+        .control()
+        .set_device(DeviceRole::Output, &to_second)
+        .await
+        .unwrap();
+    assert_eq!(now.output_device, to_second);
+    // A device the call cannot open: it keeps the old one, so do the controls.
+    let err = b
+        .control()
+        .set_device(DeviceRole::Output, "tone:440")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("\"tone:440\""), "{err}");
+    assert_eq!(b.control().audio_controls().output_device, to_second);
+    tokio::time::sleep(pause).await;
+    assert!(a.control().set_muted(true).muted);
+    tokio::time::sleep(pause).await;
+    let sent = a.control().stats(la.handle).unwrap().stats.packets_sent;
+    a.stop(la.handle);
+    b.stop(lb.handle);
+    drop(a);
+    drop(b);
+    let power = |pcm: &[i16]| crate::media::tone::frequency_power(pcm, 8000, 1000.0);
+    let first = wav(&first);
+    assert!(
+        power(&first[first.len() / 2..]) > 1.0e4,
+        "tone before the switch"
+    );
+    let second = wav(&second);
+    // ~700 ms unmuted then ~700 ms muted, at 8 kHz (jitter buffer aside).
+    assert!(second.len() > 8000, "{} samples", second.len());
+    let before = power(&second[800..3200]);
+    let after = power(&second[second.len() - 3200..second.len() - 800]);
+    assert!(before > 1.0e4, "tone after the switch: {before}");
+    assert!(after * 1000.0 < before, "muted: {before} -> {after}");
+    assert!(sent > 80, "RTP kept flowing while muted: {sent}");
 }
