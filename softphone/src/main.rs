@@ -481,6 +481,24 @@ fn run_phone(ini_path: &Path, doc: &config::IniDocument, initial: Option<Command
             listener.describe()
         );
         phone.register_all().await?;
+        // Once start-up has settled, and again after each call, hand back
+        // what only start-up or the call used (see app::residency).
+        let mut quiet = phone.subscribe();
+        tokio::spawn(async move {
+            const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+            tokio::time::sleep(SETTLE).await;
+            softphone::app::residency::trim();
+            loop {
+                match quiet.recv().await {
+                    Ok(softphone::sip::ua::UaEvent::CallEnded { .. }) => {
+                        tokio::time::sleep(SETTLE).await;
+                        softphone::app::residency::trim();
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                }
+            }
+        });
         let printer = tokio::spawn(async move {
             use std::io::Write;
             while let Ok(event) = events.recv().await {

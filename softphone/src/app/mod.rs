@@ -12,6 +12,7 @@ pub mod media_engine;
 pub mod net;
 pub mod phone;
 pub mod ports;
+pub mod residency;
 pub mod tls;
 pub mod webhook;
 
