@@ -44,8 +44,13 @@ struct Phone {
 
 /// A phone calling `peer` directly, with `settings` lines added.
 async fn phone(peer: &str, settings: &str) -> Phone {
+    phone_with(peer, settings, "").await
+}
+
+/// [`phone`] with `account` lines added to `[Account1]`.
+async fn phone_with(peer: &str, settings: &str, account: &str) -> Phone {
     let text = format!(
-        "[Settings]\r\nsourcePort={}\r\n{settings}[Account1]\r\ndomain={peer}\r\nusername=alice\r\n",
+        "[Settings]\r\nsourcePort={}\r\n{settings}[Account1]\r\ndomain={peer}\r\nusername=alice\r\n{account}",
         free_port()
     );
     let doc = IniDocument::parse(text.as_bytes()).expect("test ini parses");
@@ -108,6 +113,11 @@ fn ended(call: CallId) -> impl FnMut(&UaEvent) -> Option<()> {
 /// Baresip answering at once with `codec`, playing a 400 Hz tone and
 /// recording what it hears into `record`.
 fn baresip(dir: &Path, codec: &str, module: Option<&str>) -> Baresip {
+    baresip_with(dir, codec, module.into_iter().collect(), "")
+}
+
+/// [`baresip`] with `modules` and account `options` (`;`-prefixed) added.
+fn baresip_with(dir: &Path, codec: &str, modules: Vec<&str>, options: &str) -> Baresip {
     let wav = dir.join("bob-mic.wav");
     std::fs::write(&wav, tone_wav(THEIR_HZ, 8000.0, Duration::from_secs(120)))
         .expect("write baresip's WAV");
@@ -115,10 +125,10 @@ fn baresip(dir: &Path, codec: &str, module: Option<&str>) -> Baresip {
     std::fs::create_dir_all(&record).expect("create baresip's recording folder");
     block_in_place(|| {
         Baresip::start_with(BaresipConfig {
-            options: format!("{AUTO_ANSWER};audio_codecs={codec}"),
+            options: format!("{AUTO_ANSWER};audio_codecs={codec}{options}"),
             audio_file: Some(wav),
             record_dir: Some(record),
-            modules: module.map(str::to_owned).into_iter().collect(),
+            modules: modules.into_iter().map(str::to_owned).collect(),
             ..BaresipConfig::default()
         })
     })
@@ -197,8 +207,25 @@ fn baresip_recording(dir: &Path, suffix: &str) -> PathBuf {
 
 /// One call with `codec` (MicroSIP id; baresip's name): audio both ways.
 async fn audio_both_ways(microsip_codec: &str, baresip_codec: &str, module: Option<&str>) {
+    audio_both_ways_with(microsip_codec, baresip_codec, module, false).await;
+}
+
+/// [`audio_both_ways`], with mandatory SDES-SRTP on both sides if `srtp`.
+async fn audio_both_ways_with(
+    microsip_codec: &str,
+    baresip_codec: &str,
+    module: Option<&str>,
+    srtp: bool,
+) {
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut bob = baresip(dir.path(), baresip_codec, module);
+    let mut modules: Vec<&str> = module.into_iter().collect();
+    let (bob_options, alice_account) = if srtp {
+        modules.push("srtp.so");
+        (";mediaenc=srtp-mand", "SRTP=mandatory\r\n")
+    } else {
+        ("", "")
+    };
+    let mut bob = baresip_with(dir.path(), baresip_codec, modules, bob_options);
     let heard = dir.path().join("alice-heard.wav");
     let recordings = dir.path().join("recordings");
     let settings = format!(
@@ -206,7 +233,7 @@ async fn audio_both_ways(microsip_codec: &str, baresip_codec: &str, module: Opti
         heard.display(),
         recordings.display()
     );
-    let mut alice = phone(&bob.addr().to_string(), &settings).await;
+    let mut alice = phone_with(&bob.addr().to_string(), &settings, alice_account).await;
     let call = alice.handle.dial(1, "bob").await.expect("dial");
     expect(&mut alice.events, "Connected", connected(call)).await;
     tokio::time::sleep(TALK).await;
@@ -257,6 +284,13 @@ async fn audio_both_ways(microsip_codec: &str, baresip_codec: &str, module: Opti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pcmu_audio_flows_both_ways_and_is_recorded() {
     audio_both_ways("PCMU/8000/1", "PCMU", None).await;
+}
+
+/// SDES-SRTP (issue #8): baresip with `mediaenc=srtp-mand` answers our
+/// `RTP/SAVP` offer, and the tones survive encryption both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn srtp_pcmu_audio_flows_both_ways() {
+    audio_both_ways_with("PCMU/8000/1", "PCMU", None, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

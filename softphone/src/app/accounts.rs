@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::config::account::{Password, Transport as IniTransport};
+use crate::config::account::{Password, Srtp, Transport as IniTransport};
 use crate::config::Account;
+use crate::sip::sdp::SrtpMode;
 use crate::sip::ua::{AccountConfig, HostPort};
 use crate::sip::Transport;
 
@@ -102,6 +103,13 @@ pub fn account_config(account: &Account) -> Result<(AccountConfig, HostPort), Ac
         public_addr,
         session_timers: !keys.disable_session_timer,
         hide_cid: keys.hide_cid,
+        srtp: match keys.srtp {
+            Srtp::Off => SrtpMode::Off,
+            Srtp::Optional => SrtpMode::Optional,
+            // DTLS-SRTP is not implemented: SDES is the encryption we can
+            // do, and these settings ask for encryption, so insist on it.
+            Srtp::Mandatory | Srtp::DtlsSdes | Srtp::Dtls => SrtpMode::Mandatory,
+        },
     };
     Ok((config, first_hop))
 }

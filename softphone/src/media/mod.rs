@@ -26,6 +26,7 @@ pub mod playout;
 pub mod rtcp;
 pub mod rtp;
 pub mod session;
+pub mod srtp;
 pub mod tone;
 
 #[cfg(test)]

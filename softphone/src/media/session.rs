@@ -20,8 +20,9 @@ use super::rtcp::{
     SenderInfo,
 };
 use super::rtp::{RtpError, RtpPacket, RtpReceiver, RtpSender, SeqVerdict};
+use super::srtp::SrtpContext;
 use super::AudioCodec;
-use crate::sip::sdp::{NegotiatedMedia, PayloadCodec};
+use crate::sip::sdp::{NegotiatedMedia, PayloadCodec, SrtpKeys};
 
 pub use super::playout::FrameKind;
 
@@ -191,6 +192,25 @@ pub struct MediaSession {
     events: VecDeque<SessionEvent>,
     discarded: u64,
     closed: bool,
+    /// SDES-SRTP contexts when the call is encrypted.
+    srtp: Option<Srtp>,
+}
+
+/// The two directions of an encrypted stream.
+struct Srtp {
+    /// Keyed with our key: protects what we send.
+    tx: SrtpContext,
+    /// Keyed with the peer's key: checks and decrypts what we receive.
+    rx: SrtpContext,
+}
+
+impl Srtp {
+    fn new(keys: &SrtpKeys) -> Self {
+        Self {
+            tx: SrtpContext::new(&keys.local),
+            rx: SrtpContext::new(&keys.remote),
+        }
+    }
 }
 
 impl std::fmt::Debug for MediaSession {
@@ -305,6 +325,7 @@ impl MediaSession {
             events: VecDeque::new(),
             discarded: 0,
             closed: false,
+            srtp: media.srtp.as_ref().map(Srtp::new),
             options,
         };
         session.dtmf_tx = session.make_dtmf_sender();
@@ -352,6 +373,25 @@ impl MediaSession {
             self.remote_rtcp = rtcp_of(media.remote, self.options.rtcp_mux);
             self.latched = false;
             self.rtcp_latched = false;
+        }
+        if media.srtp != self.media.srtp {
+            // New keys (or encryption switched on/off) by a re-INVITE: the
+            // old contexts' ROC and replay state belong to the old keys.
+            // A direction whose key is unchanged keeps its context, so our
+            // sending never restarts an index under the same key (that
+            // would reuse keystream).
+            self.srtp = match (self.srtp.take(), &media.srtp, &self.media.srtp) {
+                (Some(mut old), Some(new), Some(prev)) => {
+                    if new.local != prev.local {
+                        old.tx = SrtpContext::new(&new.local);
+                    }
+                    if new.remote != prev.remote {
+                        old.rx = SrtpContext::new(&new.remote);
+                    }
+                    Some(old)
+                }
+                (_, new, _) => new.as_ref().map(Srtp::new),
+            };
         }
         let te_changed = media.send_telephone_event != self.media.send_telephone_event;
         self.media = media.clone();
@@ -496,8 +536,33 @@ impl MediaSession {
 
     /// Feeds a datagram from either socket (RTP and RTCP are told apart
     /// by RFC 5761 §4 whatever the port).
+    /// On an SRTP call, packets that fail authentication or replay checks
+    /// are dropped here, before they can latch or change anything.
     pub fn handle_packet(&mut self, bytes: &[u8], source: SocketAddr, now: Instant) {
-        if is_rtcp(bytes) {
+        let rtcp = is_rtcp(bytes);
+        let plain;
+        let bytes = match &mut self.srtp {
+            None => bytes,
+            Some(srtp) => {
+                let result = if rtcp {
+                    srtp.rx.unprotect_rtcp(bytes)
+                } else {
+                    srtp.rx.unprotect_rtp(bytes)
+                };
+                match result {
+                    Ok(p) => {
+                        plain = p;
+                        &plain[..]
+                    }
+                    Err(e) => {
+                        tracing::debug!("SRTP packet from {source} dropped: {e}");
+                        self.discarded += 1;
+                        return;
+                    }
+                }
+            }
+        };
+        if rtcp {
             self.handle_rtcp(bytes, source, now);
         } else {
             self.handle_rtp(bytes, source, now);
@@ -644,8 +709,27 @@ impl MediaSession {
     }
 
     /// Datagrams to send, oldest first.
+    /// On an SRTP call they come out protected.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        loop {
+            let mut t = self.transmits.pop_front()?;
+            let Some(srtp) = &mut self.srtp else {
+                return Some(t);
+            };
+            let protected = match t.kind {
+                TransmitKind::Rtp => srtp.tx.protect_rtp(&t.bytes),
+                TransmitKind::Rtcp => srtp.tx.protect_rtcp(&t.bytes),
+            };
+            match protected {
+                Ok(bytes) => {
+                    t.bytes = bytes;
+                    return Some(t);
+                }
+                // Our own packets are well formed, so this is only the
+                // SRTCP index running out; never send such a packet in clear.
+                Err(e) => tracing::warn!("SRTP protect failed, packet dropped: {e}"),
+            }
+        }
     }
 
     /// Events, oldest first.

@@ -342,3 +342,54 @@ proptest! {
         let _ = s.stats();
     }
 }
+
+#[test]
+fn srtp_sessions_protect_and_drop_forgeries() {
+    use crate::media::srtp::{SrtpKey, SrtpSuite};
+    use crate::sip::sdp::SrtpKeys;
+    let t0 = Instant::now();
+    let key_a = SrtpKey::generate(SrtpSuite::AesCm128HmacSha1_80).unwrap();
+    let key_b = SrtpKey::generate(SrtpSuite::AesCm128HmacSha1_80).unwrap();
+    let (pa, pb) = (addr("10.0.0.1:7000"), addr("10.0.0.2:7000"));
+    let mut ma = negotiated(pb);
+    ma.srtp = Some(SrtpKeys {
+        local: key_a.clone(),
+        remote: key_b.clone(),
+    });
+    let mut mb = negotiated(pa);
+    mb.srtp = Some(SrtpKeys {
+        local: key_b,
+        remote: key_a,
+    });
+    let mut a = session(&ma, t0);
+    let mut b = session(&mb, t0);
+    a.push_audio(&[100; 320], t0);
+    let tx = drain(&mut a);
+    assert_eq!(tx.len(), 2);
+    assert!(tx.iter().all(|t| t.bytes.len() == 12 + 320 + 10));
+    // Encrypted: the payload is no longer the codec's output.
+    let plain = RtpPacket::parse(&tx[0].bytes).unwrap();
+    assert_ne!(plain.payload[..320], [100u8; 320][..]);
+    let mut forged = tx[1].bytes.clone();
+    forged[20] ^= 1;
+    b.handle_packet(&forged, pa, t0);
+    assert_eq!(b.stats().discarded, 1);
+    assert_eq!(b.stats().packets_received, 0);
+    for t in &tx {
+        b.handle_packet(&t.bytes, pa, t0);
+    }
+    // The first packet of a source is its RFC 3550 probation.
+    assert_eq!(b.stats().packets_received, 1);
+    assert_eq!(b.stats().discarded, 1);
+    // RTCP goes out as SRTCP (E flag, index and tag) and is accepted.
+    a.handle_timeout(t0 + Duration::from_secs(10));
+    let rtcp: Vec<Transmit> = drain(&mut a)
+        .into_iter()
+        .filter(|t| t.kind == TransmitKind::Rtcp)
+        .collect();
+    assert!(!rtcp.is_empty());
+    let e_index = rtcp[0].bytes.len() - 14;
+    assert_eq!(rtcp[0].bytes[e_index] & 0x80, 0x80, "E flag");
+    b.handle_packet(&rtcp[0].bytes, pa, t0);
+    assert_eq!(b.stats().discarded, 1);
+}

@@ -110,6 +110,7 @@ pub fn negotiated(remote: SocketAddr) -> NegotiatedMedia {
         receive_telephone_events: vec![te],
         direction: Direction::SendRecv,
         ptime: None,
+        srtp: None,
     }
 }
 

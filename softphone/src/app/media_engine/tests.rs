@@ -64,6 +64,7 @@ fn media(local_port: u16, remote_port: u16, events: bool) -> NegotiatedMedia {
         receive_telephone_events: vec![te],
         direction: crate::sip::sdp::Direction::SendRecv,
         ptime: None,
+        srtp: None,
     }
 }
 

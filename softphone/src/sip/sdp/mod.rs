@@ -27,7 +27,8 @@ pub use model::{
     Attribute, Connection, Direction, Line, MediaDescription, Origin, RtpMap, SessionDescription,
 };
 pub use negotiate::{
-    CodecOrder, LocalMedia, NegotiatedMedia, PayloadCodec, SdpSession, TelephoneEvent,
+    CodecOrder, LocalMedia, NegotiatedMedia, PayloadCodec, SdpSession, SrtpKeys, SrtpMode,
+    TelephoneEvent,
 };
 
 /// Why an SDP could not be parsed or negotiated.

@@ -131,6 +131,8 @@ pub struct AccountConfig {
     /// From (`"Anonymous" <sip:anonymous@anonymous.invalid>`), as MicroSIP
     /// does (research/microsip.md §1.6).
     pub hide_cid: bool,
+    /// `SRTP`: SDES media encryption off, optional or mandatory.
+    pub srtp: crate::sip::sdp::SrtpMode,
 }
 
 impl std::fmt::Debug for AccountConfig {
@@ -381,6 +383,7 @@ mod tests {
             public_addr: None,
             session_timers: true,
             hide_cid: false,
+            srtp: crate::sip::sdp::SrtpMode::Off,
         }
     }
 

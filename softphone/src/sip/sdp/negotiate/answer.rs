@@ -1,5 +1,6 @@
 //! Answering a remote offer (RFC 3264 §6).
 
+use super::crypto::{crypto_lines, is_savp, SrtpKeys, SrtpMode};
 use super::{
     is_rtp_avp, pick_event, rejected, remote_direction, remote_endpoint, remote_formats,
     CodecOrder, Layout, NegotiatedMedia, PayloadCodec, SdpSession, TelephoneEvent,
@@ -7,9 +8,14 @@ use super::{
 use crate::sip::sdp::model::{MediaDescription, SessionDescription};
 use crate::sip::sdp::SdpError;
 
+/// Our `a=crypto` (offer's tag, our key) and the negotiated keys.
+type CryptoAnswer = (Option<(u32, crate::media::srtp::SrtpKey)>, Option<SrtpKeys>);
+
 /// The audio stream we accept, before it is written.
 struct Accepted {
     index: usize,
+    proto: String,
+    crypto: Option<(u32, crate::media::srtp::SrtpKey)>,
     payloads: Vec<PayloadCodec>,
     events: Vec<TelephoneEvent>,
     negotiated: NegotiatedMedia,
@@ -51,6 +57,8 @@ impl SdpSession {
             &accepted.payloads,
             &accepted.events,
             accepted.negotiated.direction,
+            &accepted.proto,
+            accepted.crypto.as_ref().map(|(tag, key)| (*tag, key)),
         );
         let media: Vec<MediaDescription> = offer
             .media
@@ -78,9 +86,10 @@ impl SdpSession {
         index: usize,
         m: &MediaDescription,
     ) -> Result<Accepted, String> {
-        if !is_rtp_avp(m) {
+        if !is_rtp_avp(m) && !is_savp(m) {
             return Err(format!("audio profile `{}` is not supported", m.proto));
         }
+        let (crypto, srtp) = self.accept_crypto(m)?;
         let remote = remote_endpoint(offer, m)?;
         let formats = remote_formats(m);
         let codecs = formats.iter().filter(|f| !f.is_telephone_event());
@@ -159,12 +168,43 @@ impl SdpSession {
             receive_codecs: payloads.clone(),
             direction,
             ptime: m.ptime(),
+            srtp,
         };
         Ok(Accepted {
             index,
+            proto: m.proto.clone(),
+            crypto,
             payloads,
             events,
             negotiated,
         })
+    }
+
+    /// RFC 4568 §7.1.2: picks the first offered `a=crypto` line with a
+    /// suite we support and answers it with our own key in that suite.
+    /// `RTP/SAVP` is refused when SRTP is off, plain RTP when mandatory.
+    fn accept_crypto(&mut self, m: &MediaDescription) -> Result<CryptoAnswer, String> {
+        let savp = is_savp(m);
+        match self.local.srtp {
+            SrtpMode::Off if savp => return Err("SRTP (RTP/SAVP) is disabled".to_string()),
+            // An optional crypto line on RTP/AVP is ignored when SRTP is
+            // off: plain RTP is what the offerer falls back to.
+            SrtpMode::Off => return Ok((None, None)),
+            SrtpMode::Optional | SrtpMode::Mandatory => {}
+        }
+        let Some(offered) = crypto_lines(m).into_iter().next() else {
+            if savp || self.local.srtp == SrtpMode::Mandatory {
+                return Err("SRTP is required but no usable a=crypto was offered".to_string());
+            }
+            return Ok((None, None));
+        };
+        let local = self
+            .srtp_key(offered.key.suite)
+            .ok_or_else(|| "random source failed".to_string())?;
+        let keys = SrtpKeys {
+            local: local.clone(),
+            remote: offered.key,
+        };
+        Ok((Some((offered.tag, local)), Some(keys)))
     }
 }

@@ -7,6 +7,8 @@ use super::model::{
     addr_type, Attribute, Connection, Direction, Line, MediaDescription, Origin, SessionDescription,
 };
 use super::SdpError;
+use crypto::KeyMaterial;
+pub use crypto::{SrtpKeys, SrtpMode};
 
 /// Whose codec order wins when we answer (MicroSIP's `forceCodec`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,8 @@ pub struct LocalMedia {
     pub ptime: Option<u32>,
     /// How we order codecs in answers.
     pub answer_order: CodecOrder,
+    /// The account's `SRTP` setting.
+    pub srtp: SrtpMode,
 }
 
 /// A codec bound to a payload type number.
@@ -88,6 +92,8 @@ pub struct NegotiatedMedia {
     pub direction: Direction,
     /// The peer's `a=ptime`: how it wants our packets sized.
     pub ptime: Option<u32>,
+    /// SDES-SRTP keys when the stream is encrypted; `None`: plain RTP.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// The stream part of our pending offer.
@@ -97,6 +103,8 @@ struct PendingOffer {
     payloads: Vec<PayloadCodec>,
     events: Vec<TelephoneEvent>,
     direction: Direction,
+    /// The key we put in `a=crypto:1`, if any.
+    crypto: Option<crate::media::srtp::SrtpKey>,
 }
 
 /// The m-line skeleton of the session: RFC 3264 §8 forbids a new offer to
@@ -118,6 +126,8 @@ pub struct SdpSession {
     remote_hold: bool,
     pending: Option<PendingOffer>,
     layout: Option<Layout>,
+    /// Our SRTP master key and salt for this call (see [`KeyMaterial`]).
+    srtp_material: Option<KeyMaterial>,
 }
 
 /// A format on a remote m-line, resolved through rtpmap or RFC 3551.
@@ -225,13 +235,19 @@ impl SdpSession {
             remote_hold: false,
             pending: None,
             layout: None,
+            srtp_material: None,
         }
     }
 
     /// [`SdpSession::new`] with an id from the OS random source.
     pub fn with_random_id(local: LocalMedia) -> Result<Self, SdpError> {
         let id = getrandom::u64().map_err(|e| SdpError::Random(e.to_string()))?;
-        Ok(Self::new(local, id))
+        let srtp = local.srtp;
+        let mut session = Self::new(local, id);
+        if srtp != SrtpMode::Off {
+            session.srtp_material = Some(crypto::random_material().map_err(SdpError::Random)?);
+        }
+        Ok(session)
     }
 
     /// Our side's description.
@@ -283,6 +299,21 @@ impl SdpSession {
         self.pending = None;
     }
 
+    /// Our SRTP key with `suite`. The material is made on first use when
+    /// [`SdpSession::new`] (not [`SdpSession::with_random_id`]) built the
+    /// session; `None` only if the OS random source fails.
+    fn srtp_key(
+        &mut self,
+        suite: crate::media::srtp::SrtpSuite,
+    ) -> Option<crate::media::srtp::SrtpKey> {
+        if self.srtp_material.is_none() {
+            self.srtp_material = crypto::random_material().ok();
+        }
+        self.srtp_material
+            .as_ref()
+            .map(|m| crate::media::srtp::SrtpKey::from_bytes(suite, m))
+    }
+
     fn desired_direction(&self) -> Direction {
         match (self.local_hold, self.remote_hold) {
             (false, _) => Direction::SendRecv,
@@ -296,6 +327,8 @@ impl SdpSession {
         payloads: &[PayloadCodec],
         events: &[TelephoneEvent],
         direction: Direction,
+        proto: &str,
+        crypto: Option<(u32, &crate::media::srtp::SrtpKey)>,
     ) -> MediaDescription {
         let mut formats: Vec<String> = payloads.iter().map(|p| p.pt.to_string()).collect();
         formats.extend(events.iter().map(|e| e.pt.to_string()));
@@ -320,11 +353,14 @@ impl SdpSession {
             attributes.push(Attribute::value("ptime", ptime.to_string()));
         }
         attributes.push(Attribute::flag(direction.token()));
+        if let Some((tag, key)) = crypto {
+            attributes.push(crypto::crypto_attribute(tag, key));
+        }
         MediaDescription {
             media: "audio".to_string(),
             port: self.local.port,
             port_count: None,
-            proto: "RTP/AVP".to_string(),
+            proto: proto.to_string(),
             formats,
             connection: None,
             attributes,
@@ -365,6 +401,7 @@ impl SdpSession {
 }
 
 mod answer;
+mod crypto;
 mod offer;
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Our offers and the answers to them (RFC 3264 §5, §7, §8).
 
+use super::crypto::{crypto_lines, is_savp, SrtpKeys, SrtpMode};
 use super::{
     pick_event, rejected, remote_direction, remote_endpoint, remote_formats, Layout,
     NegotiatedMedia, PayloadCodec, PendingOffer, SdpSession, TelephoneEvent,
@@ -71,7 +72,26 @@ impl SdpSession {
     pub fn create_offer(&mut self) -> SessionDescription {
         let (payloads, events) = self.offer_payloads();
         let direction = self.desired_direction();
-        let audio = self.audio_section(&payloads, &events, direction);
+        // Mandatory SRTP offers the secure profile; optional offers plain
+        // AVP with a crypto line, which MicroSIP/PJSIP and baresip accept.
+        let crypto = match self.local.srtp {
+            SrtpMode::Off => None,
+            SrtpMode::Optional | SrtpMode::Mandatory => {
+                self.srtp_key(crate::media::srtp::SrtpSuite::AesCm128HmacSha1_80)
+            }
+        };
+        let proto = if self.local.srtp == SrtpMode::Mandatory {
+            "RTP/SAVP"
+        } else {
+            "RTP/AVP"
+        };
+        let audio = self.audio_section(
+            &payloads,
+            &events,
+            direction,
+            proto,
+            crypto.as_ref().map(|k| (1, k)),
+        );
         let (media, audio_index) = match &self.layout {
             Some(l) => {
                 let mut lines: Vec<MediaDescription> = l.lines.iter().map(rejected).collect();
@@ -91,6 +111,7 @@ impl SdpSession {
             payloads,
             events,
             direction,
+            crypto,
         });
         self.finish(media)
     }
@@ -126,6 +147,7 @@ impl SdpSession {
             ));
         }
         let remote = remote_endpoint(answer, m).map_err(SdpError::NotAcceptable)?;
+        let srtp = self.answer_srtp(offer.crypto.as_ref(), m)?;
         let formats = remote_formats(m);
         let send_codec = formats
             .iter()
@@ -189,6 +211,33 @@ impl SdpSession {
             receive_telephone_events,
             direction,
             ptime: m.ptime(),
+            srtp,
         })
+    }
+
+    /// The SRTP keys from the answer's `a=crypto`, matched to the suite we
+    /// offered; plain RTP is refused under `SRTP=mandatory`.
+    fn answer_srtp(
+        &self,
+        offered: Option<&crate::media::srtp::SrtpKey>,
+        m: &crate::sip::sdp::model::MediaDescription,
+    ) -> Result<Option<SrtpKeys>, SdpError> {
+        let answered = crypto_lines(m).into_iter().next();
+        match (offered, answered) {
+            (Some(local), Some(remote)) if remote.key.suite == local.suite => Ok(Some(SrtpKeys {
+                local: local.clone(),
+                remote: remote.key,
+            })),
+            // A key answering an offer without one is ignored, as PJSIP
+            // does, unless the profile itself is secure.
+            (None, Some(_)) if !is_savp(m) => Ok(None),
+            (_, Some(_)) => Err(SdpError::NotAcceptable(
+                "the answer's a=crypto does not match our offer".to_string(),
+            )),
+            (_, None) if self.local.srtp == SrtpMode::Mandatory || is_savp(m) => Err(
+                SdpError::NotAcceptable("SRTP is mandatory but the answer has no key".to_string()),
+            ),
+            (_, None) => Ok(None),
+        }
     }
 }

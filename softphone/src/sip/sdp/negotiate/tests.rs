@@ -14,6 +14,7 @@ fn local(ids: &str, order: CodecOrder) -> LocalMedia {
         telephone_event: Some(101),
         ptime: Some(20),
         answer_order: order,
+        srtp: SrtpMode::Off,
     }
 }
 
@@ -285,4 +286,95 @@ fn drives_fake_media() {
     );
     assert!(engine.update(rtp.handle, &n).is_err());
     assert_eq!(s.local().address, IpAddr::from([127, 0, 0, 1]));
+}
+
+fn srtp_session(mode: SrtpMode) -> SdpSession {
+    let mut local = local("PCMU/8000/1", CodecOrder::Ours);
+    local.srtp = mode;
+    SdpSession::new(local, 1000)
+}
+
+fn crypto_of(m: &MediaDescription) -> Vec<&str> {
+    m.attributes
+        .iter()
+        .filter(|a| a.name == "crypto")
+        .filter_map(|a| a.value.as_deref())
+        .collect()
+}
+
+#[test]
+fn srtp_offers_follow_the_mode() {
+    let offer = srtp_session(SrtpMode::Off).create_offer();
+    assert_eq!(audio(&offer).proto, "RTP/AVP");
+    assert!(crypto_of(audio(&offer)).is_empty());
+    let offer = srtp_session(SrtpMode::Optional).create_offer();
+    assert_eq!(audio(&offer).proto, "RTP/AVP");
+    let lines = crypto_of(audio(&offer));
+    assert_eq!(lines.len(), 1);
+    assert!(lines[0].starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    let offer = srtp_session(SrtpMode::Mandatory).create_offer();
+    assert_eq!(audio(&offer).proto, "RTP/SAVP");
+    assert_eq!(crypto_of(audio(&offer)).len(), 1);
+}
+
+#[test]
+fn srtp_offer_and_answer_exchange_keys() {
+    let mut alice = srtp_session(SrtpMode::Mandatory);
+    let mut bob = srtp_session(SrtpMode::Optional);
+    let offer = alice.create_offer();
+    let (answer, bob_media) = bob.answer_offer(&parse(&offer.to_string())).unwrap();
+    assert_eq!(audio(&answer).proto, "RTP/SAVP");
+    let lines = crypto_of(audio(&answer));
+    assert!(lines[0].starts_with("1 AES_CM_128_HMAC_SHA1_80 inline:"));
+    let alice_media = alice.process_answer(&parse(&answer.to_string())).unwrap();
+    let (a, b) = (alice_media.srtp.unwrap(), bob_media.srtp.unwrap());
+    assert_eq!(a.local, b.remote);
+    assert_eq!(a.remote, b.local);
+    assert_ne!(a.local, a.remote);
+}
+
+#[test]
+fn srtp_answer_picks_a_supported_suite() {
+    let key =
+        crate::media::srtp::SrtpKey::generate(crate::media::srtp::SrtpSuite::AesCm128HmacSha1_32)
+            .unwrap();
+    let offer = ASTERISK.replace("RTP/AVP", "RTP/SAVP").replace(
+        "a=sendrecv\r\n",
+        &format!(
+            "a=sendrecv\r\na=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAAA\r\n\
+             a=crypto:2 AES_CM_128_HMAC_SHA1_32 inline:{}\r\n",
+            key.inline()
+        ),
+    );
+    let (answer, media) = srtp_session(SrtpMode::Optional)
+        .answer_offer(&parse(&offer))
+        .unwrap();
+    assert!(crypto_of(audio(&answer))[0].starts_with("2 AES_CM_128_HMAC_SHA1_32 inline:"));
+    assert_eq!(media.srtp.unwrap().remote, key);
+}
+
+#[test]
+fn srtp_mismatches_are_refused_with_488() {
+    let savp = ASTERISK.replace("RTP/AVP", "RTP/SAVP");
+    let err = srtp_session(SrtpMode::Off)
+        .answer_offer(&parse(&savp))
+        .unwrap_err();
+    assert_eq!(err.sip_status(), 488);
+    let err = srtp_session(SrtpMode::Mandatory)
+        .answer_offer(&parse(ASTERISK))
+        .unwrap_err();
+    assert_eq!(err.sip_status(), 488);
+    // Optional SRTP takes a plain offer as it is.
+    let (_, media) = srtp_session(SrtpMode::Optional)
+        .answer_offer(&parse(ASTERISK))
+        .unwrap();
+    assert!(media.srtp.is_none());
+    // A mandatory offer answered without a key fails.
+    let mut s = srtp_session(SrtpMode::Mandatory);
+    s.create_offer();
+    let plain = ASTERISK.replace("RTP/AVP", "RTP/SAVP");
+    assert_eq!(
+        s.process_answer(&parse(&plain)).unwrap_err().sip_status(),
+        488
+    );
 }

@@ -31,6 +31,7 @@ pub(super) fn local_media(rtp: &LocalRtp, ctx: &CallContext) -> LocalMedia {
         telephone_event: ctx.telephone_event,
         ptime: None,
         answer_order: CodecOrder::Offerer,
+        srtp: ctx.account.srtp,
     }
 }
 

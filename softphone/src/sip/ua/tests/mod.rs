@@ -41,6 +41,7 @@ pub(super) fn account(id: AccountId, username: &str, password: &str) -> AccountC
         public_addr: None,
         session_timers: true,
         hide_cid: false,
+        srtp: crate::sip::sdp::SrtpMode::Off,
     }
 }
 

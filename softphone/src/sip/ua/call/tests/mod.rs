@@ -45,6 +45,7 @@ pub(super) fn account(user: &str, session_timers: bool) -> AccountConfig {
         public_addr: None,
         session_timers,
         hide_cid: false,
+        srtp: crate::sip::sdp::SrtpMode::Off,
     }
 }
 
