@@ -230,6 +230,9 @@ pub async fn start(
             config.accounts.clone(),
         )
     });
+    let mut ringer = media_engine::Ringer::new(media_engine::RingSettings::from_media_settings(
+        &media_settings,
+    ));
     let task = tokio::spawn(async move {
         let mut stopping: Option<Instant> = None;
         loop {
@@ -258,6 +261,7 @@ pub async fn start(
                         {
                             start_recording(&ua, media, dir, accounts, &calls, *call);
                         }
+                        ringer.handle_event(&e);
                         behavior.handle_event(&e, &calls, now, wall);
                         let _ = events_tx.send(e);
                     }

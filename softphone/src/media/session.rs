@@ -194,6 +194,8 @@ pub struct MediaSession {
     closed: bool,
     /// SDES-SRTP contexts when the call is encrypted.
     srtp: Option<Srtp>,
+    /// `VAD`: when set, packets it judges silent are not sent.
+    vad: Option<super::device::Vad>,
 }
 
 /// The two directions of an encrypted stream.
@@ -326,6 +328,7 @@ impl MediaSession {
             discarded: 0,
             closed: false,
             srtp: media.srtp.as_ref().map(Srtp::new),
+            vad: None,
             options,
         };
         session.dtmf_tx = session.make_dtmf_sender();
@@ -417,6 +420,14 @@ impl MediaSession {
         ((self.options.playout_frame.as_micros() * rate / 1_000_000) as usize).max(1)
     }
 
+    /// Turns silence suppression (`VAD`) on with `vad`, or off with
+    /// `None`. Suppressed packets advance the RTP timestamp without being
+    /// sent, so the peer sees a gap and the next talkspurt's marker bit;
+    /// RTCP keeps flowing so the call is not taken for dead.
+    pub fn set_vad(&mut self, vad: Option<super::device::Vad>) {
+        self.vad = vad;
+    }
+
     /// The PCM rate of pushed and pulled audio (the send codec's).
     pub fn sample_rate(&self) -> u32 {
         self.playout.sample_rate()
@@ -444,16 +455,21 @@ impl MediaSession {
 
     /// Feeds captured PCM (mono, at [`MediaSession::sample_rate`]); every
     /// full packet's worth is encoded and queued, or skipped while not
-    /// sending (hold, DTMF) so timestamps keep following the capture clock.
+    /// sending (hold, DTMF, silence under VAD) so timestamps keep following
+    /// the capture clock.
     pub fn push_audio(&mut self, pcm: &[i16], now: Instant) {
         self.drive_dtmf(now);
         self.send.capture.extend_from_slice(pcm);
         let n = self.send.packet_samples;
         while self.send.capture.len() >= n {
-            let sending = self.can_send() && !self.dtmf_tx.as_ref().is_some_and(|d| d.is_active());
+            let (head, _) = self.send.capture.split_at(n);
+            // The VAD sees every frame (even unsent ones) so its hangover
+            // follows the real capture timeline.
+            let voice = self.vad.as_mut().is_none_or(|v| v.is_voice(head));
+            let sending =
+                voice && self.can_send() && !self.dtmf_tx.as_ref().is_some_and(|d| d.is_active());
             if sending {
                 self.send.encoded.clear();
-                let (head, _) = self.send.capture.split_at(n);
                 self.send.encoder.encode(head, &mut self.send.encoded);
                 let mut bytes = Vec::with_capacity(12 + self.send.encoded.len());
                 self.sender.send_audio(

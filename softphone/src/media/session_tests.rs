@@ -393,3 +393,31 @@ fn srtp_sessions_protect_and_drop_forgeries() {
     b.handle_packet(&rtcp[0].bytes, pa, t0);
     assert_eq!(b.stats().discarded, 1);
 }
+
+#[test]
+fn vad_skips_silence_keeps_the_clock_and_marks_the_talkspurt() {
+    let t0 = Instant::now();
+    let mut s = session(&negotiated(addr("192.0.2.1:7000")), t0);
+    s.set_vad(Some(crate::media::device::Vad::new(-45.0, 0)));
+    let loud: Vec<i16> = (0..160)
+        .map(|n| if n % 2 == 0 { 8000 } else { -8000 })
+        .collect();
+    s.push_audio(&loud, t0);
+    let first = drain(&mut s);
+    assert_eq!(first.len(), 1);
+    let first = RtpPacket::parse(&first[0].bytes).unwrap();
+    s.push_audio(&[0; 800], t0);
+    assert!(drain(&mut s).is_empty(), "silence is not sent");
+    s.push_audio(&loud, t0);
+    let tx = drain(&mut s);
+    assert_eq!(tx.len(), 1);
+    let p = RtpPacket::parse(&tx[0].bytes).unwrap();
+    assert!(p.marker, "talkspurt after the silence");
+    assert_eq!(p.timestamp, first.timestamp.wrapping_add(160 * 6));
+    assert_eq!(p.sequence, first.sequence.wrapping_add(1));
+    // RTCP keeps flowing through the silence.
+    s.push_audio(&[0; 1600], t0);
+    s.handle_timeout(t0 + Duration::from_secs(10));
+    let rtcp = drain(&mut s);
+    assert!(!rtcp.is_empty() && rtcp.iter().all(|t| t.kind == TransmitKind::Rtcp));
+}

@@ -15,8 +15,10 @@
 mod audio;
 mod call;
 mod inband;
+mod ringer;
 
 pub use audio::{AudioControlError, AudioControls, DeviceRole};
+pub use ringer::{RingSettings, Ringer};
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -61,6 +63,12 @@ pub struct MediaSettings {
     pub auto_recording: bool,
     /// Where recordings go (`recordingPath`, else `Desktop\Recordings`).
     pub recording_dir: PathBuf,
+    /// `VAD`: do not send packets of silence.
+    pub vad: bool,
+    /// `ringingSound`: empty for the built-in ring.
+    pub ringing_sound: String,
+    /// `volumeRing`, 0-100.
+    pub volume_ring: i64,
 }
 
 impl MediaSettings {
@@ -81,6 +89,9 @@ impl MediaSettings {
             dtmf_method: settings.dtmf_method,
             local_dtmf: settings.local_dtmf,
             auto_recording: settings.auto_recording,
+            vad: settings.vad,
+            ringing_sound: settings.ringing_sound.clone(),
+            volume_ring: settings.volume_ring,
             recording_dir,
         }
     }
@@ -385,7 +396,7 @@ impl MediaEngine for AudioEngine {
             .ok();
         // The ports stay reserved if this fails: a later offer/answer may
         // start the stream with a codec we have.
-        let session = MediaSession::new(
+        let mut session = MediaSession::new(
             media,
             &codec::for_negotiated,
             options_for(local),
@@ -393,6 +404,9 @@ impl MediaEngine for AudioEngine {
             SystemTime::now(),
         )
         .map_err(|e| MediaError::Engine(e.to_string()))?;
+        if self.settings.vad {
+            session.set_vad(Some(crate::media::device::Vad::default()));
+        }
         let (rtp, rtcp) = self
             .reserved
             .remove(&handle)

@@ -36,6 +36,9 @@ fn settings(input: &str, output: &str) -> MediaSettings {
         local_dtmf: false,
         auto_recording: false,
         recording_dir: PathBuf::new(),
+        vad: false,
+        ringing_sound: String::new(),
+        volume_ring: 100,
     }
 }
 
@@ -266,4 +269,71 @@ async fn running_calls_take_mute_and_a_new_output_at_once() {
     assert!(before > 1.0e4, "tone after the switch: {before}");
     assert!(after * 1000.0 < before, "muted: {before} -> {after}");
     assert!(sent > 80, "RTP kept flowing while muted: {sent}");
+}
+
+/// Packets A sent to B in 800 ms of `input` with `VAD` set as `vad`.
+fn packets_sent_with_vad(input: &str, vad: bool) -> u64 {
+    let (mut a, _jobs_a) = engine(MediaSettings {
+        vad,
+        ..settings(input, "null")
+    });
+    let (mut b, _jobs_b) = engine(settings("null", "null"));
+    let la = a.allocate().unwrap();
+    let lb = b.allocate().unwrap();
+    a.start(la.handle, &media(la.port, lb.port, false)).unwrap();
+    b.start(lb.handle, &media(lb.port, la.port, false)).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let sent = a.control().stats(la.handle).unwrap().stats.packets_sent;
+    a.stop(la.handle);
+    b.stop(lb.handle);
+    sent
+}
+
+#[test]
+fn vad_suppresses_silence_but_not_a_tone() {
+    // Silence with VAD: the hangover is the only thing ever sent, and at
+    // start it is empty, so nothing flows.
+    let silent = packets_sent_with_vad("null", true);
+    assert!(silent <= 1, "{silent} packets of silence sent");
+    let tone = packets_sent_with_vad("tone:1000", true);
+    assert!(tone > 20, "{tone} packets of tone");
+    let plain = packets_sent_with_vad("null", false);
+    assert!(plain > 20, "{plain} packets of silence without VAD");
+}
+
+#[test]
+fn ringer_plays_the_ring_until_the_call_is_answered() {
+    use crate::sip::ua::CallId;
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("ring.wav");
+    let mut ringer = Ringer::new(RingSettings::from_media_settings(&MediaSettings {
+        ring_device: format!("file:{}", wav.display()),
+        ..settings("null", "null")
+    }));
+    let call = CallId(7);
+    ringer.handle_event(&crate::sip::ua::UaEvent::IncomingCall {
+        call,
+        account: Default::default(),
+        remote_uri: "sip:1001@pbx".into(),
+        remote_name: String::new(),
+    });
+    assert!(ringer.is_ringing());
+    // The built-in ring's first burst is 400 ms long.
+    std::thread::sleep(Duration::from_millis(600));
+    ringer.handle_event(&crate::sip::ua::UaEvent::CallState {
+        call,
+        state: CallState::Connected,
+    });
+    assert!(!ringer.is_ringing());
+    let len = std::fs::metadata(&wav).unwrap().len();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(std::fs::metadata(&wav).unwrap().len(), len, "still growing");
+    let mut reader = hound::WavReader::open(&wav).unwrap();
+    let rate = reader.spec().sample_rate;
+    let pcm: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    assert!(pcm.len() >= rate as usize / 2, "{} samples", pcm.len());
+    let burst = &pcm[rate as usize / 20..rate as usize * 7 / 20];
+    let power = |hz| crate::media::tone::frequency_power(burst, rate, hz);
+    assert!(power(400.0) > 100.0 * power(1000.0), "400 Hz missing");
+    assert!(power(450.0) > 100.0 * power(1000.0), "450 Hz missing");
 }
