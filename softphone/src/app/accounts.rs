@@ -82,10 +82,6 @@ pub fn account_config(account: &Account) -> Result<(AccountConfig, HostPort), Ac
         IniTransport::Tls => Transport::Tls,
         IniTransport::Udp | IniTransport::Auto => Transport::Udp,
     };
-    let first_hop = proxy
-        .clone()
-        .or_else(|| registrar.clone())
-        .unwrap_or_else(|| domain.clone());
     let public_addr = Some(keys.public_addr.trim().to_owned()).filter(|s| !s.is_empty());
     let config = AccountConfig {
         id: account.number,
@@ -111,6 +107,7 @@ pub fn account_config(account: &Account) -> Result<(AccountConfig, HostPort), Ac
             Srtp::Mandatory | Srtp::DtlsSdes | Srtp::Dtls => SrtpMode::Mandatory,
         },
     };
+    let first_hop = config.first_hop();
     Ok((config, first_hop))
 }
 

@@ -89,13 +89,7 @@ impl PhoneHandle {
         let config = self.account(account)?;
         let uri = config.target_uri(&dialplan::for_account(&self.dialing, account, typed)?);
         let hop = config.next_hop(&uri);
-        let addr = if config.proxy.is_some()
-            || hop
-                == config
-                    .registrar
-                    .clone()
-                    .unwrap_or_else(|| config.domain.clone())
-        {
+        let addr = if hop == config.first_hop() {
             config.outbound
         } else {
             let addr = accounts::resolve(&hop, config.transport)

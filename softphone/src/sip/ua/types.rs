@@ -180,6 +180,16 @@ impl AccountConfig {
         format!("sip:{typed}@{}", self.domain.uri_host())
     }
 
+    /// Where every request of the account goes unless its target names
+    /// another host: the proxy, else the registrar, else the domain (what
+    /// `outbound` is resolved from).
+    pub fn first_hop(&self) -> HostPort {
+        self.proxy
+            .clone()
+            .or_else(|| self.registrar.clone())
+            .unwrap_or_else(|| self.domain.clone())
+    }
+
     /// The host to send a request for `target_uri` to, before resolution:
     /// the proxy when the account has one; else, for a URI on the account's
     /// own domain, the registrar (or the domain); else the URI's host.
