@@ -224,12 +224,14 @@ pub struct Plan {
     state_path: PathBuf,
     state_old: Option<Vec<u8>>,
     state_new: Vec<u8>,
+    locks_changed: bool,
 }
 
 impl Plan {
-    /// Whether any file changes.
+    /// Whether any file changes, or the policy locks recorded for the
+    /// phone do.
     pub fn changes(&self) -> bool {
-        self.files.iter().any(|f| f.status() == FileStatus::Changed)
+        self.locks_changed || self.files.iter().any(|f| f.status() == FileStatus::Changed)
     }
 }
 
@@ -313,6 +315,18 @@ pub fn plan_with_vars(
     if enforced > 0 {
         notes.push(format!("{enforced} key(s) set by policy"));
     }
+    // Every run records the locks of the policies it is given (none: the
+    // profile is no longer under a policy). A change is a change of the
+    // run even when the files stay the same: the phone reads the locks.
+    let locks = state::policy_locks(policy);
+    let locks_changed = locks != state.locks;
+    if locks_changed {
+        notes.push(match locks.len() {
+            0 => "policy locks cleared".to_owned(),
+            n => format!("policy locks recorded: {n} key(s) locked"),
+        });
+    }
+    state.locks = locks;
     // A broken error rule is the template's fault when the template wrote
     // the key, or when a required key is missing: refuse to write. Keys
     // only the user set are reported, for `check` to track.
@@ -417,6 +431,7 @@ pub fn plan_with_vars(
         state_path,
         state_old,
         state_new: state.to_bytes(),
+        locks_changed,
     })
 }
 

@@ -12,6 +12,7 @@ use thiserror::Error;
 
 use crate::apply::{write_changes, PlannedFile};
 use crate::policy::{Policy, RuleSeverity, Violation};
+use crate::state::{self, State};
 
 /// What the audit found in one profile.
 #[derive(Debug, Clone, Serialize)]
@@ -179,9 +180,16 @@ fn check_profile(policy: &Policy, profile: &Path, fix: bool, force: bool) -> Pro
         }
     };
     report.violations = policy.check(&doc);
-    if fix && !report.violations.is_empty() {
-        let fixed = policy.enforce(&mut doc);
-        if fixed > 0 {
+    if fix {
+        let fixed = if report.violations.is_empty() {
+            0
+        } else {
+            policy.enforce(&mut doc)
+        };
+        // The profile is now under these policies: the phone must know what
+        // they lock, even when nothing needed fixing.
+        let state = locked_state(policy, profile);
+        if fixed > 0 || state.is_some() {
             let file = PlannedFile {
                 kind: FileKind::Ini,
                 path: ini.clone(),
@@ -189,7 +197,8 @@ fn check_profile(policy: &Policy, profile: &Path, fix: bool, force: bool) -> Pro
                 new: doc.to_bytes(),
                 notes: Vec::new(),
             };
-            match write_changes(profile, &[file], None, force) {
+            let extra = state.as_ref().map(|(p, b)| (p.as_path(), b.as_slice()));
+            match write_changes(profile, &[file], extra, force) {
                 Ok(_) => {
                     report.fixed = fixed;
                     report.violations = policy.check(&doc);
@@ -199,4 +208,16 @@ fn check_profile(policy: &Policy, profile: &Path, fix: bool, force: bool) -> Pro
         }
     }
     report
+}
+
+/// The profile's state file and its new bytes when the locks it records
+/// are not those of `policy`; `None` when they already are.
+fn locked_state(policy: &Policy, profile: &Path) -> Option<(PathBuf, Vec<u8>)> {
+    let mut state = State::load(profile);
+    let locks = state::policy_locks(policy);
+    if state.locks == locks {
+        return None;
+    }
+    state.locks = locks;
+    Some((state::path(profile), state.to_bytes()))
 }

@@ -1,14 +1,21 @@
 #!/usr/bin/env python3
-"""Idle cost of a registered headless phone, msipphone and baresip side by
-side in one run (scripts/bench/phone-idle runs this).
+"""Idle cost of a registered phone, msipphone (headless and windowed) and
+baresip side by side in one run (scripts/bench/phone-idle runs this).
 
-Both register with one kamailio on 127.0.0.1 (tests/peers/kamailio.cfg,
+All register with one kamailio on 127.0.0.1 (tests/peers/kamailio.cfg,
 every password "secret"), then sit idle. Reported per phone: resident
 memory (VmRSS, and its anonymous part) after SETTLE seconds, the CPU time
 used over IDLE seconds of idleness, and the binary's size. For msipphone
 also the control-socket latency: the time from writing `Dial URI` to the
 phone's socket to the INVITE arriving at a UDP socket of this script
 (median and max of DIALS dials; each call is cancelled by `Hangup`).
+
+The windowed phone (`msipphone --config INI`, no --headless) runs under
+Xvfb with a private D-Bus session bus for its tray icon, after the headless
+one has stopped; it is measured WINDOW_SETTLE seconds after its start. Its
+OpenGL is Mesa's: under Xvfb the llvmpipe software rasteriser (swrast_dri.so
+with libLLVM), whose mapped libraries are reported apart (gl_libs_rss_kb);
+the driver's heap (JIT code, framebuffers) is in the anonymous part.
 
 usage: phone_idle.py MSIPPHONE_BIN REPO_ROOT
 """
@@ -25,6 +32,7 @@ import time
 
 SETTLE = float(os.environ.get("SETTLE", "5"))
 IDLE = float(os.environ.get("IDLE", "10"))
+WINDOW_SETTLE = float(os.environ.get("WINDOW_SETTLE", "30"))
 DIALS = int(os.environ.get("DIALS", "50"))
 
 
@@ -60,8 +68,8 @@ def wait_for(predicate, timeout, what):
     raise SystemExit(f"phone_idle: timed out waiting for {what}")
 
 
-def measure(name, pid, binary):
-    time.sleep(SETTLE)
+def measure(name, pid, binary, settle=SETTLE):
+    time.sleep(settle)
     status = proc_status(pid)
     before = cpu_seconds(pid)
     time.sleep(IDLE)
@@ -89,13 +97,20 @@ def start_kamailio(root, work, port):
     return proc
 
 
-def start_msipphone(binary, work, kam_port):
-    ini = os.path.join(work, "microsip.ini")
+def write_profile(folder, kam_port):
+    """alice's microsip.ini, as MicroSIP writes it (UTF-16 LE, CRLF)."""
+    os.makedirs(folder, exist_ok=True)
+    ini = os.path.join(folder, "microsip.ini")
     text = (f"[Settings]\r\nsourcePort={free_port()}\r\n"
             f"[Account1]\r\nserver=127.0.0.1:{kam_port}\r\ndomain=127.0.0.1:{kam_port}\r\n"
             "username=alice\r\npassword=secret\r\nregisterRefresh=300\r\n")
     with open(ini, "wb") as f:
         f.write(b"\xff\xfe" + text.encode("utf-16-le"))
+    return ini
+
+
+def start_msipphone(binary, work, kam_port):
+    ini = write_profile(work, kam_port)
     env = dict(os.environ, XDG_RUNTIME_DIR=work)
     proc = subprocess.Popen([binary, "--headless", "--config", ini], stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, text=True,
@@ -109,6 +124,132 @@ def start_msipphone(binary, work, kam_port):
         if event.get("event") == "registration" and event.get("state") == "registered":
             return proc
     raise SystemExit("phone_idle: msipphone did not register")
+
+
+def stop(proc):
+    """SIGTERM to the process group, SIGKILL if it lingers."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def start_xvfb(work):
+    """Xvfb on a display it picks itself (-displayfd); returns (proc, DISPLAY)."""
+    read_end, write_end = os.pipe()
+    log = open(os.path.join(work, "xvfb.log"), "w")
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1024x768x24",
+                             "-nolisten", "tcp", "-noreset"],
+                            stdout=log, stderr=log, pass_fds=(write_end,), start_new_session=True)
+    os.close(write_end)
+    with os.fdopen(read_end) as r:
+        number = r.readline().strip()
+    if not number.isdigit():
+        raise SystemExit("phone_idle: Xvfb did not start; see xvfb.log")
+    return proc, f":{number}"
+
+
+def start_session_bus(work):
+    """A private D-Bus session bus (the tray icon's); returns (proc, address)."""
+    path = os.path.join(work, "bus")
+    log = open(os.path.join(work, "dbus.log"), "w")
+    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                             f"--address=unix:path={path}"],
+                            stdout=log, stderr=log, start_new_session=True)
+    wait_for(lambda: os.path.exists(path), 10, "dbus-daemon's socket")
+    return proc, f"unix:path={path}"
+
+
+def ctl_status(binary, env):
+    out = subprocess.run([binary, "ctl", "--json", "Status"], env=env, capture_output=True,
+                         text=True, timeout=10)
+    if out.returncode != 0:
+        return None
+    try:
+        return json.loads(out.stdout)
+    except json.JSONDecodeError:
+        return None
+
+
+def registered(status):
+    """Whether a `ctl --json Status` reply shows every account registered."""
+    accounts = (status or {}).get("accounts") or []
+    return bool(accounts) and all(a.get("registration") == "registered" for a in accounts)
+
+
+def window_of(pid, display):
+    """The id of a viewable top-level X window of process pid, or None."""
+    env = dict(os.environ, DISPLAY=display)
+    tree = subprocess.run(["xwininfo", "-root", "-children"], env=env, capture_output=True,
+                          text=True).stdout
+    for line in tree.splitlines():
+        parts = line.split()
+        if not parts or not parts[0].startswith("0x"):
+            continue
+        wid = parts[0]
+        prop = subprocess.run(["xprop", "-id", wid, "_NET_WM_PID"], env=env,
+                              capture_output=True, text=True).stdout.strip()
+        if prop == f"_NET_WM_PID(CARDINAL) = {pid}":
+            info = subprocess.run(["xwininfo", "-id", wid], env=env, capture_output=True,
+                                  text=True).stdout
+            if "IsViewable" in info:
+                return wid
+    return None
+
+
+def start_windowed(binary, work, kam_port, display, bus):
+    """`msipphone --config INI` with a window on Xvfb, once registered."""
+    folder = os.path.join(work, "windowed")
+    ini = write_profile(folder, kam_port)
+    runtime = os.path.join(folder, "run")
+    os.mkdir(runtime, 0o700)
+    env = {k: v for k, v in os.environ.items() if k != "WAYLAND_DISPLAY"}
+    env.update(DISPLAY=display, XDG_RUNTIME_DIR=runtime, DBUS_SESSION_BUS_ADDRESS=bus)
+    log = open(os.path.join(work, "windowed.log"), "w")
+    proc = subprocess.Popen([binary, "--config", ini], stdout=log, stderr=log, env=env,
+                            start_new_session=True)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"phone_idle: the windowed msipphone exited {proc.returncode}; "
+                             f"its log: {open(os.path.join(work, 'windowed.log')).read()[-2000:]}")
+        if registered(ctl_status(binary, env)) and window_of(proc.pid, display):
+            return proc
+        time.sleep(0.2)
+    raise SystemExit("phone_idle: the windowed msipphone did not show a window and register "
+                     "within 20 s")
+
+
+# Mesa's OpenGL stack as mapped into a process: the GLVND dispatch, the
+# EGL/GLX vendor libraries, the DRI driver (swrast_dri.so = llvmpipe under
+# Xvfb) and what it pulls in (LLVM, libdrm, libgbm, ...).
+GL_LIBS = ("/dri/", "libLLVM", "libGL", "libEGL", "libglapi", "libgbm", "libdrm", "libxcb-glx",
+           "libxcb-dri", "libxshmfence", "libwayland-egl", "libz3", "libsensors", "libelf",
+           "libedit", "libvulkan", "libxml2", "libicu")
+
+
+def gl_libs(pid):
+    """Resident kB of the GL stack's mapped files, per file, and the driver in use."""
+    per_file = {}
+    path = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:
+                path = head[5] if len(head) >= 6 else None
+            elif head and head[0] == "Rss:" and path and any(p in path for p in GL_LIBS):
+                per_file[path] = per_file.get(path, 0) + int(head[1])
+    drivers = sorted(os.path.basename(p) for p in per_file if "/dri/" in p)
+    llvm = any("libLLVM" in p for p in per_file)
+    if drivers == ["swrast_dri.so"]:
+        driver = "llvmpipe (swrast_dri.so)" if llvm else "softpipe (swrast_dri.so)"
+    else:
+        driver = ", ".join(drivers) or "none mapped"
+    return per_file, driver
 
 
 def start_baresip(root, work, kam_port):
@@ -217,13 +358,37 @@ def main():
             ours["dial_to_invite_ms_max"] = round(max(lat), 2)
         else:
             ours["dial_to_invite_ms_median"] = None
+        # One msipphone at a time: alice registers from one place, and the
+        # headless phone's CPU does not blur the windowed one's.
+        stop(phone)
+        procs.remove(phone)
+        xvfb, display = start_xvfb(work)
+        procs.append(xvfb)
+        bus_proc, bus = start_session_bus(work)
+        procs.append(bus_proc)
+        windowed = start_windowed(binary, work, kam_port, display, bus)
+        procs.append(windowed)
+        win = measure("msipphone (window, Xvfb)", windowed.pid, binary, settle=WINDOW_SETTLE)
+        status = proc_status(windowed.pid)
+        win["rss_file_kb"] = int(status["RssFile"].split()[0])
+        per_file, driver = gl_libs(windowed.pid)
+        win["gl_driver"] = driver
+        win["gl_libs_rss_kb"] = sum(per_file.values())
+        win["gl_libs"] = {os.path.basename(p): kb for p, kb in
+                          sorted(per_file.items(), key=lambda item: -item[1]) if kb}
+        stop(windowed)
+        procs.remove(windowed)
         bare = start_baresip(root, work, kam_port)
         procs.append(bare)
         theirs = measure("baresip", bare.pid, shutil.which("baresip"))
-        print(json.dumps([ours, theirs], indent=1))
+        print(json.dumps([ours, win, theirs], indent=1))
         ok = ours["rss_kb"] <= 5 * 1024
         print(f"target idle RSS <= 5 MB: msipphone {ours['rss_kb'] / 1024:.2f} MB "
               f"(baresip {theirs['rss_kb'] / 1024:.2f} MB): {'met' if ok else 'MISSED'}")
+        print(f"idle RSS with the window (Xvfb, {win['gl_driver']}, {WINDOW_SETTLE:g} s after "
+              f"start): {win['rss_kb'] / 1024:.2f} MB, of which {win['gl_libs_rss_kb'] / 1024:.2f} MB "
+              f"the GL libraries' mapped files and {win['rss_anon_kb'] / 1024:.2f} MB anonymous "
+              f"(headless {ours['rss_kb'] / 1024:.2f} MB, baresip {theirs['rss_kb'] / 1024:.2f} MB)")
         med = ours.get("dial_to_invite_ms_median")
         if med is not None:
             print(f"target Dial -> INVITE < 5 ms: median {med} ms, max {ours['dial_to_invite_ms_max']} ms: "
@@ -233,13 +398,9 @@ def main():
     finally:
         for p in reversed(procs):
             try:
-                os.killpg(p.pid, signal.SIGTERM)
-                p.wait(timeout=5)
+                stop(p)
             except Exception:
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except Exception:
-                    pass
+                pass
         shutil.rmtree(work, ignore_errors=True)
 
 

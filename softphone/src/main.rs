@@ -1,5 +1,8 @@
 //! `msipphone`: the softphone end users run with the provisioned config.
 //!
+//! - `msipphone` opens the window ([`softphone::ui`]) and runs the phone
+//!   behind it; when this user's phone runs already, it asks that one to
+//!   show its window (`Show`), as MicroSIP raises its own.
 //! - `msipphone --headless` runs the phone without a window: it registers
 //!   its accounts, prints every event as a JSON line, serves the control
 //!   socket, and stops on Ctrl+C, SIGTERM or `ctl Close` (hanging up and
@@ -10,12 +13,18 @@
 //!   `callto:` links, `/answer`, `/hangupall`, `/hangup`, `/minimized`,
 //!   `/hide`, `/exit`, `/i:file.ini`, with `/` or `-`) is read before clap,
 //!   which cannot take `/answer`: the request goes to the running phone, or,
-//!   when none runs, this process becomes the phone and carries it out.
+//!   when none runs, this process becomes the phone (with its window,
+//!   unless `--headless` is given too) and carries it out.
+//!
+//! Both ways of running share [`phone_main`]: the phone, its control
+//! socket and [`Server`] run on a tokio current-thread runtime; headless,
+//! on the main thread with the events printed; with the window, on a
+//! thread of their own, since the window needs the main thread (winit).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{mpsc as std_mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -27,6 +36,7 @@ use softphone::control::ipc::{self, Bound, IpcError};
 use softphone::control::server::{self, Server};
 use softphone::control::{client, Command, Reply, ReplyCode};
 use softphone::sip::ua::{RegistrationState, UaEvent};
+use softphone::ui::{self, core::CoreLink, window::WindowStart, window_prefs::WindowPrefs};
 
 /// The exit codes of `msipphone`; 2–5 are also the reply codes of the
 /// control protocol, so `ctl` and a handed-over request mirror the reply.
@@ -65,12 +75,14 @@ MicroSIP's command line (with '/' or '-'):
   msipphone NUMBER | sip:user@host | tel:NUMBER | callto:NUMBER   call it
   msipphone NUMBER TEXT...    send TEXT as a SIP MESSAGE
   /answer  /hangup  /hangupall  /exit  /dtmf:DIGITS  /transfer:NUMBER
-  /minimized  /hide           accepted; there is no window yet
+  /minimized                  start with the window minimized
+  /hide                       start with the window hidden in the tray
   /i:FILE                     the microsip.ini to use
+  --headless                  (ours) become the phone without a window
 When a phone runs for this user, the request is handed to it and this
-process exits with the reply's code; otherwise this process becomes the
-phone (headless), then carries the request out (/answer, /hangup,
-/hangupall exit 6; /exit exits 0).";
+process exits with the reply's code (no request: its window is shown);
+otherwise this process becomes the phone, with its window, then carries
+the request out (/answer, /hangup, /hangupall exit 6; /exit exits 0).";
 
 #[derive(Parser)]
 #[command(
@@ -87,7 +99,8 @@ struct Cli {
     #[arg(long)]
     print_config: bool,
     /// Run without a window: register, print events as JSON lines, serve the
-    /// control socket; stop on Ctrl+C/SIGTERM or `ctl Close`.
+    /// control socket; stop on Ctrl+C/SIGTERM or `ctl Close`. Without it,
+    /// the phone runs with its window (exit 1 when no display can be opened).
     #[arg(long)]
     headless: bool,
 }
@@ -123,32 +136,62 @@ fn main() -> ExitCode {
 }
 
 /// Our own options go to clap; everything else is MicroSIP's command line
-/// (`-answer` must not become clap's `-a -n -s ...`).
+/// (`-answer` must not become clap's `-a -n -s ...`). `--headless` beside
+/// MicroSIP's arguments (`msipphone --headless /i:x.ini 5551234`) stays
+/// with MicroSIP's command line, which then runs without a window.
 fn uses_clap(args: &[OsString]) -> bool {
-    args.is_empty()
-        || args.iter().any(|a| {
-            a.to_str().is_some_and(|a| {
-                matches!(a, "-h" | "--help" | "-V" | "--version" | "--headless")
-                    || a.starts_with("--print-config")
-                    || a.starts_with("--headless")
-            })
-        })
+    let texts: Vec<Option<&str>> = args.iter().map(|a| a.to_str()).collect();
+    let asks_clap = texts.iter().flatten().any(|a| {
+        matches!(*a, "-h" | "--help" | "-V" | "--version") || a.starts_with("--print-config")
+    });
+    // Only our options: `--headless`, `--config FILE`, `--config=FILE`.
+    let mut only_ours = true;
+    let mut i = 0;
+    while i < texts.len() {
+        match texts[i] {
+            Some("--headless") => {}
+            Some("--config") => i += 1,
+            Some(a) if a.starts_with("--config=") => {}
+            _ => only_ours = false,
+        }
+        i += 1;
+    }
+    args.is_empty() || asks_clap || only_ours
+}
+
+/// Whether `--headless` is among MicroSIP-style arguments; the rest.
+fn take_headless(args: &[OsString]) -> (bool, Vec<OsString>) {
+    let rest: Vec<OsString> = args
+        .iter()
+        .filter(|a| a.to_str() != Some("--headless"))
+        .cloned()
+        .collect();
+    (rest.len() != args.len(), rest)
 }
 
 fn clap_main() -> Result<u8> {
     let cli = Cli::parse();
     if !cli.print_config && !cli.headless {
-        eprintln!(
-            "msipphone: this build has no window yet; use --headless to run the phone, --print-config to see what it loads, or msipphone ctl to control a running phone"
-        );
-        return Ok(exit::USAGE);
+        // The window; when this user's phone runs already, show its window.
+        let endpoint = ipc::endpoint()?;
+        if let Some(code) = runtime()?.block_on(show_running(&endpoint))? {
+            return Ok(code);
+        }
     }
     let ini_path = ini_path(cli.config.as_deref())?;
     let doc = load(&ini_path)?;
-    if cli.headless {
-        return run_phone(&ini_path, &doc, None);
+    if cli.print_config {
+        return print_config(&ini_path, &doc);
     }
-    print_config(&ini_path, &doc)
+    let face = if cli.headless {
+        Face::Headless
+    } else {
+        Face::Window {
+            hide: false,
+            minimize: false,
+        }
+    };
+    run_phone(ini_path, doc, None, face)
 }
 
 fn ini_path(given: Option<&Path>) -> Result<PathBuf> {
@@ -241,31 +284,47 @@ exit code is the reply's code. Commands (case-insensitive; also as
 [Dial(5551234)] or action:dial?number=5551234):
   Dial NUMBER|URI       call; an active call is put on hold first
   CallTo NUMBER|URI     call without holding the active call
-  Hangup                end the active call
+  Hangup [call=N]       end the active call (or call N)
   HangupAll             end every call except ringing incoming ones
-  Answer | Reject       answer / reject (486) the ringing call
-  Hold                  toggle hold on the active call
-  Transfer NUMBER|URI   blind transfer of the active call
-  SendDTMF DIGITS       0-9 * # A-D by SIP INFO; ',' pauses 2 s
+  Answer [call=N] | Reject [call=N]
+                        answer / reject (486) the ringing call (or call N)
+  Hold [call=N]         toggle hold on the active call (or on call N)
+  Transfer NUMBER|URI [call=N]   blind transfer of the active call (or N)
+  SendDTMF DIGITS [call=N]       0-9 * # A-D on the active call (or N);
+                        ',' pauses 2 s
   Mute                  toggle the microphone mute
   VolumeUp [1-10] | VolumeDown [1-10]   speaker volume, 10 points a step
   SetVolume 0-100 | SetMicVolume 0-100
   SetDevice input|output|ring NAME
   Message NUMBER|URI TEXT               send a SIP MESSAGE
-  Status                registration per account and every call
+  Status                registration per account and every call (with ids)
   Reload                re-read the config; calls stay up
+  Show | Hide | Minimize
+                        bring the window to the front / hide it to the
+                        tray / minimize it (3 when the phone runs headless)
   Close                 stop the phone
   subscribe             stream events as JSON lines until the phone stops
                         (first line: the reply {\"code\":0,...}; then one
                         {\"event\":...} line per event)
-Until audio exists, Mute, the volumes and SetDevice are kept and shown by
-Status; the media engine applies them.
+call=N names a call by the id Status shows, as the last argument:
+  Hangup call=3   [Transfer(5551234,call=3)]   action:hold?call=3
+An unknown or ended call, or one in the wrong state (Answer on an outgoing
+call), answers 3 with the reason.
+
+Besides the phone's events (registration, incoming_call, call_state,
+call_ended, ...), subscribe shows every command carried out, whoever sent
+it (ctl, the window, MicroSIP's command line; not Status):
+  {\"event\":\"command\",\"command\":\"Mute\",\"line\":\"Mute\",\"code\":0,
+   \"status\":\"ok\",\"message\":\"microphone muted\",\"data\":{...}}
+and the requests to the window:
+  {\"event\":\"window\",\"request\":\"show\"}   (show, hide, minimize)
 
 --json prints the reply as its JSON line.
 
 Reply codes (JSON field \"code\"; also the exit code):
   0 ok   1 refused (another user)   2 unknown command or bad argument
-  3 nothing to act on   4 failed (SIP/network error)   5 the phone is stopping
+  3 nothing to act on (no such call, wrong state, or no window)
+  4 failed (SIP/network error)   5 the phone is stopping
   6 (exit only) no running phone for this user";
 
 /// `msipphone ctl [--json] COMMAND [ARGS]`.
@@ -386,7 +445,8 @@ fn print_status(reply: &Reply) {
 
 /// MicroSIP's command line.
 fn microsip_main(args: &[OsString]) -> Result<u8> {
-    let invocation = match parse_args(args) {
+    let (headless, args) = take_headless(args);
+    let invocation = match parse_args(&args) {
         Ok(invocation) => invocation,
         Err(e) => {
             eprintln!("msipphone: {e}\n\n{MICROSIP_ARGS}");
@@ -407,12 +467,24 @@ fn microsip_main(args: &[OsString]) -> Result<u8> {
     }
     let ini_path = ini_path(invocation.config.as_deref())?;
     let doc = load(&ini_path)?;
-    run_phone(&ini_path, &doc, invocation.command)
+    let face = if headless {
+        Face::Headless
+    } else {
+        Face::Window {
+            hide: invocation.hidden,
+            minimize: invocation.minimized,
+        }
+    };
+    run_phone(ini_path, doc, invocation.command, face)
 }
 
 /// Gives the request to the running phone: `Some(exit code)` when one runs.
 async fn hand_over(endpoint: &ipc::Endpoint, invocation: &Invocation) -> Result<Option<u8>> {
     let Some(command) = &invocation.command else {
+        if !invocation.minimized && !invocation.hidden {
+            // Started again with nothing to do: MicroSIP raises its window.
+            return show_running(endpoint).await;
+        }
         // `/minimized` or `/hide` with a phone running: MicroSIP does nothing.
         return match ipc::connect(endpoint).await {
             Ok(_) => Ok(Some(exit::OK)),
@@ -437,119 +509,247 @@ async fn hand_over(endpoint: &ipc::Endpoint, invocation: &Invocation) -> Result<
     }
 }
 
+/// Asks this user's running phone to show its window: `Some(exit code)`
+/// when one runs (3 when it runs headless), `None` when none does.
+async fn show_running(endpoint: &ipc::Endpoint) -> Result<Option<u8>> {
+    match client::request(endpoint, &Command::Show.to_string()).await {
+        Ok(reply) => {
+            if reply.code != 0 {
+                print_reply(&reply, false);
+            }
+            Ok(Some(reply_exit(&reply)))
+        }
+        Err(client::ClientError::Ipc(IpcError::NotRunning(_))) => Ok(None),
+        Err(client::ClientError::Ipc(e)) => {
+            eprintln!("msipphone: {e}");
+            Ok(Some(ipc_exit(&e)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// How long a request given on the command line waits for the account to
 /// register before it is carried out (MicroSIP defers dialing likewise).
 const REGISTER_WAIT: Duration = Duration::from_secs(10);
 
-/// Runs the phone without a window until Ctrl+C, SIGTERM or `Close`; first
-/// becomes this user's one phone (exit 7 when another runs), then carries
-/// out `initial` once the active account is registered.
-fn run_phone(ini_path: &Path, doc: &config::IniDocument, initial: Option<Command>) -> Result<u8> {
-    runtime()?.block_on(async {
-        let endpoint = ipc::endpoint()?;
-        let listener = match ipc::bind(&endpoint)? {
-            Bound::Listening(listener) => listener,
-            Bound::AlreadyRunning => {
-                eprintln!(
-                    "msipphone: another msipphone runs already for this user (control channel {})",
-                    endpoint.describe()
-                );
-                return Ok(exit::ALREADY_RUNNING);
-            }
-        };
-        let settings = Settings::from_document(doc);
-        let phone_config = softphone::app::PhoneConfig {
-            settings: settings.clone(),
-            accounts: Account::list(doc),
-            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-            // MicroSIP has no key for it; private PBX CAs come from the
-            // environment until the settings dialog grows one.
-            tls_ca: std::env::var_os("MSIPPHONE_TLS_CA").map(std::path::PathBuf::from),
-            behavior: softphone::app::BehaviorConfig {
-                contacts: contacts_beside(ini_path),
-                // Finished calls go to `[Calls]`/`[Dialed]` of the same ini.
-                call_log: Some(ini_path.to_owned()),
-                ..softphone::app::BehaviorConfig::default()
-            },
-        };
-        let (phone, task) = softphone::app::start(phone_config).await?;
-        let mut events = phone.subscribe();
-        let mut registrations = phone.subscribe();
+/// How the phone process shows itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Face {
+    /// No window: every event as a JSON line on stdout.
+    Headless,
+    /// The window (`/hide`: hidden in the tray, `/minimize`: minimized).
+    Window {
+        /// Start hidden in the tray.
+        hide: bool,
+        /// Start minimized.
+        minimize: bool,
+    },
+}
+
+/// Runs the phone until Ctrl+C, SIGTERM, `Close` or (with the window) the
+/// window's Exit; then hangs up and un-registers. Carries out `initial`
+/// once the active account is registered.
+fn run_phone(
+    ini_path: PathBuf,
+    doc: config::IniDocument,
+    initial: Option<Command>,
+    face: Face,
+) -> Result<u8> {
+    match face {
+        Face::Headless => runtime()?.block_on(phone_main(ini_path, doc, initial, None)),
+        Face::Window { hide, minimize } => run_windowed(ini_path, doc, initial, hide, minimize),
+    }
+}
+
+/// What the phone's thread hands the window once the phone runs.
+struct Running {
+    /// The window's client of the core.
+    link: CoreLink,
+    /// To stop the phone when the window closes for good.
+    server: Arc<Server>,
+}
+
+/// The window on this (the main) thread, the phone on its own.
+fn run_windowed(
+    ini_path: PathBuf,
+    doc: config::IniDocument,
+    initial: Option<Command>,
+    hide: bool,
+    minimize: bool,
+) -> Result<u8> {
+    // Before the phone takes the control channel: a phone that cannot show
+    // its window should not run at all.
+    if let Err(why) = ui::display::check() {
         eprintln!(
-            "msipphone: listening on {}; control channel {}",
-            phone.local_addr(),
-            listener.describe()
+            "msipphone: cannot open the window: {why}; run msipphone --headless to run the phone without a window (msipphone ctl controls it)"
         );
-        phone.register_all().await?;
-        // Once start-up has settled, and again after each call, hand back
-        // what only start-up or the call used (see app::residency).
-        let mut quiet = phone.subscribe();
-        tokio::spawn(async move {
-            const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
-            tokio::time::sleep(SETTLE).await;
-            softphone::app::residency::trim();
-            loop {
-                match quiet.recv().await {
-                    Ok(softphone::sip::ua::UaEvent::CallEnded { .. }) => {
-                        tokio::time::sleep(SETTLE).await;
-                        softphone::app::residency::trim();
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => break,
+        return Ok(exit::ERROR);
+    }
+    let prefs = WindowPrefs::from_settings(&Settings::from_document(&doc));
+    let start = WindowStart::new(ini_path.clone(), prefs, hide, minimize);
+    let (ready, running) = std_mpsc::channel();
+    let phone = std::thread::Builder::new()
+        .name("phone".into())
+        .spawn(move || runtime()?.block_on(phone_main(ini_path, doc, initial, Some(ready))))
+        .context("cannot start the phone's thread")?;
+    let join = |phone: std::thread::JoinHandle<Result<u8>>| {
+        phone
+            .join()
+            .map_err(|_| anyhow!("the phone's thread panicked"))?
+    };
+    let Ok(Running { link, server }) = running.recv() else {
+        // The phone did not start (another runs: 7; or an error): it said why.
+        return join(phone);
+    };
+    let shown = ui::app::run(link, start);
+    // The window is closed for good (Exit, or the phone stopped): stop the
+    // phone, which hangs up and un-registers before its thread ends.
+    server.set_stopping();
+    drop(server);
+    let code = join(phone)?;
+    match shown {
+        Ok(()) => Ok(code),
+        Err(e) => {
+            eprintln!("msipphone: cannot open the window: {e}");
+            Ok(exit::ERROR)
+        }
+    }
+}
+
+/// The phone: becomes this user's one phone (exit 7 when another runs),
+/// starts the SIP core and the control socket, hands the window its link
+/// (`window`; headless: prints the events), carries out `initial` once
+/// the active account is registered, and runs until asked to stop.
+async fn phone_main(
+    ini_path: PathBuf,
+    doc: config::IniDocument,
+    initial: Option<Command>,
+    window: Option<std_mpsc::Sender<Running>>,
+) -> Result<u8> {
+    let endpoint = ipc::endpoint()?;
+    let listener = match ipc::bind(&endpoint)? {
+        Bound::Listening(listener) => listener,
+        Bound::AlreadyRunning => {
+            eprintln!(
+                "msipphone: another msipphone runs already for this user (control channel {})",
+                endpoint.describe()
+            );
+            return Ok(exit::ALREADY_RUNNING);
+        }
+    };
+    let settings = Settings::from_document(&doc);
+    let phone_config = softphone::app::PhoneConfig {
+        settings: settings.clone(),
+        accounts: Account::list(&doc),
+        bind: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        // MicroSIP has no key for it; private PBX CAs come from the
+        // environment until the settings dialog grows one.
+        tls_ca: std::env::var_os("MSIPPHONE_TLS_CA").map(std::path::PathBuf::from),
+        behavior: softphone::app::BehaviorConfig {
+            contacts: contacts_beside(&ini_path),
+            // Finished calls go to `[Calls]`/`[Dialed]` of the same ini.
+            call_log: Some(ini_path.clone()),
+            ..softphone::app::BehaviorConfig::default()
+        },
+    };
+    let (phone, task) = softphone::app::start(phone_config).await?;
+    let mut registrations = phone.subscribe();
+    eprintln!(
+        "msipphone: listening on {}; control channel {}",
+        phone.local_addr(),
+        listener.describe()
+    );
+    phone.register_all().await?;
+    // Once start-up has settled, and again after each call, hand back
+    // what only start-up or the call used (see app::residency).
+    let mut quiet = phone.subscribe();
+    tokio::spawn(async move {
+        const SETTLE: std::time::Duration = std::time::Duration::from_secs(3);
+        tokio::time::sleep(SETTLE).await;
+        softphone::app::residency::trim();
+        loop {
+            match quiet.recv().await {
+                Ok(softphone::sip::ua::UaEvent::CallEnded { .. }) => {
+                    tokio::time::sleep(SETTLE).await;
+                    softphone::app::residency::trim();
                 }
-            }
-        });
-        let printer = tokio::spawn(async move {
-            use std::io::Write;
-            while let Ok(event) = events.recv().await {
-                if let Ok(line) = serde_json::to_string(&event) {
-                    let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
-                    let _ = out.flush();
-                }
-            }
-        });
-        let server = Server::new(phone.clone(), ini_path.to_owned(), &settings);
-        tokio::spawn(server::serve(listener, server.clone()));
-        if let Some(command) = initial {
-            let account = server.account();
-            if phone
-                .accounts()
-                .any(|a| a.id == account && a.registrar.is_some())
-            {
-                let _ = tokio::time::timeout(REGISTER_WAIT, async {
-                    while let Ok(event) = registrations.recv().await {
-                        if let UaEvent::Registration { account: a, state } = event {
-                            if a == account
-                                && matches!(
-                                    state,
-                                    RegistrationState::Registered { .. }
-                                        | RegistrationState::Failed { .. }
-                                )
-                            {
-                                break;
-                            }
-                        }
-                    }
-                })
-                .await;
-            }
-            let reply = server.execute(command).await;
-            if reply.code != 0 {
-                eprintln!("msipphone: {}", reply.message);
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => break,
             }
         }
-        drop(registrations);
-        wait_for_stop(&server).await;
-        // The server lets go of its handle, this one goes into `stop`: the
-        // driver then ends as soon as the far ends answered, and the event
-        // stream ends after the final events (un-registrations) are printed.
-        server.set_stopping();
-        phone.stop(task).await;
-        drop(server);
+    });
+    let server = Server::new(phone.clone(), ini_path, &settings);
+    let printer = match window {
+        None => {
+            let mut events = phone.subscribe();
+            Some(tokio::spawn(async move {
+                use std::io::Write;
+                while let Ok(event) = events.recv().await {
+                    if let Ok(line) = serde_json::to_string(&event) {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{line}");
+                        let _ = out.flush();
+                    }
+                }
+            }))
+        }
+        Some(window) => {
+            let running = Running {
+                link: CoreLink::attach(server.clone(), phone.subscribe()),
+                server: server.clone(),
+            };
+            if window.send(running).is_err() {
+                // The window's thread is gone: nothing to run for.
+                server.set_stopping();
+            }
+            None
+        }
+    };
+    tokio::spawn(server::serve(listener, server.clone()));
+    if let Some(command) = initial {
+        let account = server.account();
+        if phone
+            .accounts()
+            .any(|a| a.id == account && a.registrar.is_some())
+        {
+            let registered = tokio::time::timeout(REGISTER_WAIT, async {
+                while let Ok(event) = registrations.recv().await {
+                    if let UaEvent::Registration { account: a, state } = event {
+                        if a == account
+                            && matches!(
+                                state,
+                                RegistrationState::Registered { .. }
+                                    | RegistrationState::Failed { .. }
+                            )
+                        {
+                            break;
+                        }
+                    }
+                }
+            });
+            // The window may close (or a signal come) meanwhile.
+            tokio::select! {
+                _ = registered => {}
+                () = server.stop_requested() => {}
+            }
+        }
+        let reply = server.execute(command).await;
+        if reply.code != 0 {
+            eprintln!("msipphone: {}", reply.message);
+        }
+    }
+    drop(registrations);
+    wait_for_stop(&server).await;
+    // The server lets go of its handle, this one goes into `stop`: the
+    // driver then ends as soon as the far ends answered, and the event
+    // stream ends after the final events (un-registrations) are printed.
+    server.set_stopping();
+    phone.stop(task).await;
+    drop(server);
+    if let Some(printer) = printer {
         let _ = tokio::time::timeout(Duration::from_secs(1), printer).await;
-        Ok::<u8, anyhow::Error>(exit::OK)
-    })
+    }
+    Ok::<u8, anyhow::Error>(exit::OK)
 }
 
 /// Contacts.xml beside the ini, to name callers; a missing or unreadable

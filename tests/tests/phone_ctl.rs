@@ -620,3 +620,239 @@ fn a_profile_provisioned_by_msipprov_registers_dials_and_logs_the_call() {
         "no [Calls] record for 1001: {calls:?}"
     );
 }
+
+/// sipp's UAS for calls that get held: INVITE → 180 → 200, ACK, then any
+/// number of re-INVITEs (each answered 200 with the same SDP, ACKed)
+/// before the caller's BYE → 200. The built-in `uas` takes no re-INVITE.
+const UAS_WITH_HOLD: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="UAS that takes re-INVITEs">
+  <recv request="INVITE" crlf="true"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 180 Ringing
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true"/>
+  <label id="1"/>
+  <recv request="INVITE" optional="true" next="2"/>
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <nop next="3"/>
+  <label id="2"/>
+  <send retrans="500">
+    <![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687638 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv request="ACK" crlf="true" next="1"/>
+  <label id="3"/>
+  <timewait milliseconds="1000"/>
+</scenario>
+"#;
+
+/// The window's commands and per-call targets through the real binary: a
+/// headless phone with two calls to sipp; `Hangup call=ID` ends exactly
+/// that one, `Hold call=ID` (in the other spellings too) holds and resumes
+/// the other, `Show` exits 3 (no window), and a subscriber sees each
+/// command carried out as a `command` line.
+#[test]
+fn ctl_names_calls_and_a_headless_phone_has_no_window() {
+    let _ = e2e::bin("msipphone");
+    let scenario = tempfile::tempdir().expect("temp dir");
+    let path = scenario.path().join("uas_hold.xml");
+    std::fs::write(&path, UAS_WITH_HOLD).expect("write the scenario");
+    let uas = Sipp::scenario(&path).calls(2).spawn();
+    let profile = Profile::new(&format!(
+        "[Account1]\r\ndomain={}\r\nusername=alice\r\n",
+        uas.addr()
+    ));
+    let mut phone = profile.start(&["--headless", "--config", &profile.ini().to_string_lossy()]);
+    let mut events = Subscription::start(&profile);
+    events.expect("the subscription's acknowledgement", |e| e["code"] == 0);
+
+    // Headless: no window to show, hide or minimize.
+    for command in ["Show", "[Hide]", "action:minimize"] {
+        let (code, reply) = profile.ctl(&[command]);
+        assert_eq!(code, Some(3), "{command}: {reply}");
+        assert_eq!(
+            reply["message"], "no window: this phone runs headless",
+            "{command}"
+        );
+    }
+    let out = profile.run(&["ctl", "Show"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        e2e::stderr(&out).contains("no window: this phone runs headless"),
+        "{}",
+        e2e::stderr(&out)
+    );
+
+    // A command carried out over the socket is streamed to subscribers.
+    let (code, reply) = profile.ctl(&["Mute"]);
+    assert_eq!(code, Some(0), "{reply}");
+    let muted = events.expect("the Mute command", |e| {
+        e["event"] == "command" && e["command"] == "Mute"
+    });
+    assert_eq!(muted["code"], 0, "{muted}");
+    assert_eq!(muted["line"], "Mute", "{muted}");
+    assert_eq!(muted["message"], "microphone muted", "{muted}");
+    assert_eq!(muted["data"]["audio"]["muted"], true, "{muted}");
+
+    // Two calls, both connected.
+    let mut ids = Vec::new();
+    for number in ["1001", "1002"] {
+        let (code, reply) = profile.ctl(&["CallTo", number]);
+        assert_eq!(code, Some(0), "{reply}");
+        ids.push(reply["call"].as_u64().expect("the call's id"));
+    }
+    let (first, second) = (ids[0], ids[1]);
+    profile.wait_status("both calls connected", |s| {
+        let calls = calls(s);
+        (calls.len() == 2 && calls.iter().all(|c| c["state"] == "connected")).then_some(())
+    });
+
+    // Wrong targets answer 3 (or 2 for a bad id) and change nothing.
+    let (code, reply) = profile.ctl(&["Answer", &format!("call={first}")]);
+    assert_eq!(code, Some(3), "{reply}");
+    assert_eq!(
+        reply["message"],
+        format!(
+            "cannot answer call {first}: it is an outgoing call, connected, \
+             not a ringing incoming call"
+        )
+    );
+    let (code, reply) = profile.ctl(&["Hangup", "call=999"]);
+    assert_eq!(code, Some(3), "{reply}");
+    assert!(
+        reply["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("no call 999")),
+        "{reply}"
+    );
+    let (code, reply) = profile.ctl(&["Hangup", "call=x"]);
+    assert_eq!(code, Some(2), "{reply}");
+
+    // The first call by id: exactly that one ends.
+    let (code, reply) = profile.ctl(&["Hangup", &format!("call={first}")]);
+    assert_eq!(code, Some(0), "{reply}");
+    assert_eq!(reply["call"], first);
+    let hung = events.expect("the Hangup command", |e| {
+        e["event"] == "command" && e["command"] == "Hangup"
+    });
+    assert_eq!(hung["line"], format!("Hangup call={first}"), "{hung}");
+    // The call's end may come before or after the command's line.
+    let ended = |e: &Value| e["event"] == "call_ended" && e["call"] == first;
+    let already = events
+        .seen
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .any(|e| ended(&e));
+    if !already {
+        events.expect("call_ended of the first call", ended);
+    }
+    let left = profile.wait_status("only the second call", |s| {
+        let calls: Vec<Value> = calls(s)
+            .into_iter()
+            .filter(|c| c["state"] != "ended")
+            .collect();
+        (calls.len() == 1).then(|| calls[0].clone())
+    });
+    assert_eq!(left["id"], second, "{left}");
+    assert_eq!(left["state"], "connected", "{left}");
+    let (code, reply) = profile.ctl(&["Hangup", &format!("call={first}")]);
+    assert_eq!(code, Some(3), "the first call is gone: {reply}");
+
+    // Hold the second by id (DDE form), then resume it (action: form).
+    let (code, reply) = profile.ctl(&[&format!("[Hold(call={second})]")]);
+    assert_eq!(code, Some(0), "{reply}");
+    assert_eq!(reply["held"], true, "{reply}");
+    profile.wait_status("the second call held", |s| {
+        calls(s)
+            .into_iter()
+            .find(|c| c["id"] == second && c["held"] == true && c["state"] == "connected")
+    });
+    let (code, reply) = profile.ctl(&[&format!("action:hold?call={second}")]);
+    assert_eq!(code, Some(0), "{reply}");
+    assert_eq!(reply["held"], false, "{reply}");
+    profile.wait_status("the second call resumed", |s| {
+        calls(s)
+            .into_iter()
+            .find(|c| c["id"] == second && c["held"] == false)
+    });
+
+    // A plain Hangup (MicroSIP's) takes the one left.
+    let (code, reply) = profile.ctl(&["Hangup"]);
+    assert_eq!(code, Some(0), "{reply}");
+    assert_eq!(reply["call"], second);
+    uas.wait()
+        .assert_success("sipp UAS with two calls, one held and resumed");
+
+    let (code, reply) = profile.ctl(&["Close"]);
+    assert_eq!(code, Some(0), "{reply}");
+    let status = phone.wait_exit();
+    assert!(status.success(), "{status}: {}", phone.stderr());
+}

@@ -366,3 +366,78 @@ fn the_shipped_policies_load_and_judge_the_sample() {
         vec!["autoAnswer", "cmdIncomingCall", "transport", "SRTP"]
     );
 }
+
+#[test]
+fn apply_records_what_its_policies_lock_for_the_phone() {
+    use softphone::config::{LockRule, PolicyLocks};
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("profile");
+    let ini_path = target.join("microsip.ini");
+    let secure = workspace().join("policies/secure.toml");
+    let secure = secure.to_str().unwrap();
+    let out = apply(&target, &["--policy", secure]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("note: policy locks recorded: "),
+        "{}",
+        stdout(&out)
+    );
+
+    let locks = PolicyLocks::load_for_ini(&ini_path).unwrap();
+    let log = locks
+        .lock_for("Settings", "enableLog")
+        .expect("enableLog locked");
+    assert_eq!(log.rule, LockRule::Enforce);
+    assert_eq!(log.value.as_deref(), Some("0"));
+    assert_eq!(
+        log.reason,
+        "SIP logs hold phone numbers and digest challenges"
+    );
+    assert_eq!(log.policy, "secure");
+    let transport = locks.lock_for("Account1", "transport").unwrap();
+    assert_eq!(transport.value.as_deref(), Some("tls"));
+    assert_eq!(
+        locks.lock_for("Settings", "denyIncoming"),
+        None,
+        "a default is the user's choice"
+    );
+
+    // The same run again changes nothing, the state included.
+    let state = target.join(".msipprov/state.json");
+    let before = std::fs::metadata(&state).unwrap().modified().unwrap();
+    let again = apply(&target, &["--policy", secure]);
+    assert!(
+        stdout(&again).starts_with("unchanged"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(
+        std::fs::metadata(&state).unwrap().modified().unwrap(),
+        before
+    );
+
+    // Without --policy the profile is no longer under one.
+    let out = apply(&target, &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "changed", "{v}");
+    assert!(PolicyLocks::load_for_ini(&ini_path).unwrap().is_empty());
+
+    // A policy the files already meet changes only the locks: still a change.
+    let policy = write_policy(
+        dir.path(),
+        "name = \"no-hooks\"\n[Settings]\ncmdCallEnd = { forbid = true, reason = \"no hooks\" }\n",
+    );
+    let ini_before = std::fs::read(&ini_path).unwrap();
+    let out = apply(&target, &["--policy", &policy, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["result"], "changed", "{v}");
+    assert_eq!(v["files"][0]["status"], "unchanged", "{v}");
+    assert_eq!(std::fs::read(&ini_path).unwrap(), ini_before);
+    let locks = PolicyLocks::load_for_ini(&ini_path).unwrap();
+    assert_eq!(locks.len(), 1);
+    let hook = locks.lock_for("SETTINGS", "cmdcallend").unwrap();
+    assert_eq!(
+        (hook.rule, hook.policy.as_str(), hook.reason.as_str()),
+        (LockRule::Forbid, "no-hooks", "no hooks")
+    );
+}

@@ -10,12 +10,12 @@
 //! it): a crash never leaves half a file. The file is read again before
 //! each write, so edits made meanwhile are kept.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
 use crate::config::calls::{CALLS_SECTION, DIALED_SECTION, MAX_CALL_KEY, MAX_DIALED_KEY};
+use crate::config::edit::{self, replace_atomically};
 use crate::config::settings::SECTION as SETTINGS_SECTION;
 use crate::config::{CallRecord, Contact, Dialed, IniDocument, IniError};
 
@@ -101,6 +101,11 @@ pub fn write(path: &Path, writes: &[LogWrite]) -> Result<(), CallLogError> {
         path: path.to_owned(),
         source,
     };
+    // The same lock as the window's settings and geometry writes: neither
+    // reads the file the other is about to replace. No backup here: the log
+    // is written after every call, and each write would overwrite the
+    // backup of an edit worth keeping.
+    let _guard = edit::lock();
     let mut doc = match std::fs::read(path) {
         Ok(bytes) => IniDocument::parse(&bytes).map_err(ini)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => IniDocument::new(),
@@ -114,35 +119,6 @@ pub fn write(path: &Path, writes: &[LogWrite]) -> Result<(), CallLogError> {
         .map_err(ini)?;
     }
     replace_atomically(path, &doc.to_bytes()).map_err(io)
-}
-
-/// Writes `bytes` to a temporary file beside `path`, flushes it to disk
-/// and renames it over `path` (atomic on one file system, on Windows too).
-pub fn replace_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "microsip.ini".to_owned());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temp)?;
-        // The user's permissions (the ini may hold passwords) carry over.
-        if let Ok(meta) = std::fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    result
 }
 
 /// The number a call is logged under (§2.3): the remote user part alone

@@ -9,8 +9,10 @@ pub mod calls;
 pub mod contacts;
 pub mod diagnostic;
 pub mod document;
+pub mod edit;
 pub mod encoding;
 pub mod kind;
+pub mod locks;
 pub mod paths;
 pub mod schema;
 pub mod settings;
@@ -24,6 +26,7 @@ pub use diagnostic::{Diagnostic, Severity};
 pub use document::{Edit, Entry, IniDocument, IniError, SectionView};
 pub use encoding::{Encoding, LineEnding};
 pub use kind::{detect_kind, FileKind};
+pub use locks::{Lock, LockRule, LocksError, PolicyLocks};
 pub use settings::Settings;
 pub use validate::{validate_contacts, validate_document, validate_file, validate_ini};
 

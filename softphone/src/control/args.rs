@@ -34,16 +34,26 @@ impl Invocation {
         !matches!(
             self.command,
             Some(
-                Command::Answer
-                    | Command::Hangup
+                Command::Answer(_)
+                    | Command::Hangup(_)
                     | Command::HangupAll
                     | Command::Close
-                    | Command::Reject
-                    | Command::Hold
-                    | Command::Transfer(_)
-                    | Command::SendDtmf(_)
+                    | Command::Reject(_)
+                    | Command::Hold(_)
+                    | Command::Transfer { .. }
+                    | Command::SendDtmf { .. }
             )
         )
+    }
+}
+
+impl Invocation {
+    /// What a bare `msipphone` (no request, no `/minimized`, no `/hide`)
+    /// asks of a phone already running: bring its window to the front, as
+    /// MicroSIP does. `None` otherwise (`/minimized` and `/hide` leave a
+    /// running phone alone).
+    pub fn window_command(&self) -> Option<Command> {
+        (self.command.is_none() && !self.minimized && !self.hidden).then_some(Command::Show)
     }
 }
 
@@ -110,8 +120,8 @@ pub fn parse_args(args: &[OsString]) -> Result<Invocation, ArgsError> {
                 continue;
             }
             match lower.as_str() {
-                "answer" => Command::Answer,
-                "hangup" => Command::Hangup,
+                "answer" => Command::Answer(None),
+                "hangup" => Command::Hangup(None),
                 "hangupall" => Command::HangupAll,
                 "exit" => Command::Close,
                 "minimized" | "minimize" => {
@@ -125,9 +135,10 @@ pub fn parse_args(args: &[OsString]) -> Result<Invocation, ArgsError> {
                 _ if lower.starts_with("dtmf:") => {
                     Command::parse(&format!("SendDTMF {}", &switch[5..]))?
                 }
-                _ if lower.starts_with("transfer:") => {
-                    Command::Transfer(target("Transfer", switch[9..].to_owned())?)
-                }
+                _ if lower.starts_with("transfer:") => Command::Transfer {
+                    to: target("Transfer", switch[9..].to_owned())?,
+                    call: None,
+                },
                 _ => return Err(ArgsError::UnknownSwitch(arg.to_owned())),
             }
         } else if request.is_some() || !texts.is_empty() {
@@ -201,15 +212,16 @@ fn dial_target(arg: &str) -> Result<String, ArgsError> {
 fn msip_command(cmd: &str) -> Result<Command, ArgsError> {
     let lower = cmd.to_ascii_lowercase();
     Ok(match lower.as_str() {
-        "answer" => Command::Answer,
+        "answer" => Command::Answer(None),
         "hangupall" => Command::HangupAll,
-        "hold" => Command::Hold,
+        "hold" => Command::Hold(None),
         "micmuteclick" => Command::Mute,
         "speakup" => Command::VolumeUp(1),
         "speakdown" => Command::VolumeDown(1),
-        _ if lower.starts_with("transfer_") => {
-            Command::Transfer(target("Transfer", cmd[9..].to_owned())?)
-        }
+        _ if lower.starts_with("transfer_") => Command::Transfer {
+            to: target("Transfer", cmd[9..].to_owned())?,
+            call: None,
+        },
         _ => Command::Dial(dial_target(cmd)?),
     })
 }
@@ -251,10 +263,13 @@ mod tests {
             dial("bob@example.com")
         );
         assert_eq!(command(&["dialpad:100"]), dial("100"));
-        assert_eq!(command(&["msip:answer"]), Some(Command::Answer));
+        assert_eq!(command(&["msip:answer"]), Some(Command::Answer(None)));
         assert_eq!(
             command(&["msip:transfer_1002"]),
-            Some(Command::Transfer("1002".into()))
+            Some(Command::Transfer {
+                to: "1002".into(),
+                call: None
+            })
         );
         assert_eq!(command(&["msip:1003"]), dial("1003"));
     }
@@ -262,16 +277,28 @@ mod tests {
     #[test]
     fn switches_with_slash_or_dash_in_any_case() {
         for (args, want) in [
-            (&["/answer"][..], Some(Command::Answer)),
-            (&["-answer"], Some(Command::Answer)),
+            (&["/answer"][..], Some(Command::Answer(None))),
+            (&["-answer"], Some(Command::Answer(None))),
             (&["/HangupAll"], Some(Command::HangupAll)),
             (&["-hangupall"], Some(Command::HangupAll)),
-            (&["/hangup"], Some(Command::Hangup)),
-            (&["-hangup"], Some(Command::Hangup)),
+            (&["/hangup"], Some(Command::Hangup(None))),
+            (&["-hangup"], Some(Command::Hangup(None))),
             (&["/exit"], Some(Command::Close)),
             (&["-exit"], Some(Command::Close)),
-            (&["/dtmf:12#"], Some(Command::SendDtmf("12#".into()))),
-            (&["/transfer:1002"], Some(Command::Transfer("1002".into()))),
+            (
+                &["/dtmf:12#"],
+                Some(Command::SendDtmf {
+                    digits: "12#".into(),
+                    call: None,
+                }),
+            ),
+            (
+                &["/transfer:1002"],
+                Some(Command::Transfer {
+                    to: "1002".into(),
+                    call: None,
+                }),
+            ),
             (&["/minimized"], None),
         ] {
             assert_eq!(command(args), want, "{args:?}");
@@ -328,6 +355,21 @@ mod tests {
         assert!(err(&["/dtmf:12x"]).contains("not a DTMF digit"));
         assert!(err(&["alice smith"]).contains("blanks"));
         assert_eq!(parse(&[]).expect("empty is fine"), Invocation::default());
+    }
+
+    #[test]
+    fn a_bare_invocation_shows_the_running_phones_window() {
+        assert_eq!(
+            parse(&[]).expect("ok").window_command(),
+            Some(Command::Show)
+        );
+        assert_eq!(
+            parse(&["/i:x.ini"]).expect("ok").window_command(),
+            Some(Command::Show)
+        );
+        assert_eq!(parse(&["/minimized"]).expect("ok").window_command(), None);
+        assert_eq!(parse(&["/hide"]).expect("ok").window_command(), None);
+        assert_eq!(parse(&["1001"]).expect("ok").window_command(), None);
     }
 
     #[test]

@@ -8,8 +8,17 @@
 //! Command names are case-insensitive. Parsing is pure and never panics:
 //! whatever the line, the result is a command or a [`ParseError`] naming
 //! what is wrong.
+//!
+//! `Hangup`, `Answer`, `Reject`, `Hold`, `Transfer` and `SendDTMF` act on
+//! the call MicroSIP would pick (the active or ringing one) unless a last
+//! argument `call=N` names one by the id `Status` shows: `Hangup call=3`,
+//! `[Transfer(5551234,call=3)]`, `action:transfer?number=5551234&call=3`.
 
 use std::fmt;
+
+pub use crate::sip::ua::CallId;
+
+use super::notice::WindowRequest;
 
 /// The longest request line accepted, in bytes (without the newline).
 pub const MAX_LINE: usize = 8192;
@@ -27,20 +36,33 @@ pub enum Command {
     Dial(String),
     /// Call a number or URI without holding the active call.
     CallTo(String),
-    /// End the active call.
-    Hangup,
+    /// End the active call, or the call given (`call=N`).
+    Hangup(Option<CallId>),
     /// End every call except ringing incoming ones (MicroSIP's `/hangupall`).
     HangupAll,
-    /// Answer the ringing incoming call.
-    Answer,
-    /// Reject the ringing incoming call (486 Busy Here).
-    Reject,
-    /// Toggle hold on the active call.
-    Hold,
-    /// Blind transfer of the active call.
-    Transfer(String),
-    /// Send DTMF digits on the active call; `,` is a pause.
-    SendDtmf(String),
+    /// Answer the oldest ringing incoming call, or the call given.
+    Answer(Option<CallId>),
+    /// Reject (486 Busy Here) the oldest ringing incoming call, or the call
+    /// given.
+    Reject(Option<CallId>),
+    /// Toggle hold on the active call (else resume the newest held one),
+    /// or on the call given.
+    Hold(Option<CallId>),
+    /// Blind transfer of the active call, or of the call given.
+    Transfer {
+        /// The number or URI the far end is sent to.
+        to: String,
+        /// `call=N`; `None`: the active call.
+        call: Option<CallId>,
+    },
+    /// Send DTMF digits on the active call, or on the call given; `,` is a
+    /// pause.
+    SendDtmf {
+        /// 0-9 * # A-D and `,`.
+        digits: String,
+        /// `call=N`; `None`: the active call.
+        call: Option<CallId>,
+    },
     /// Toggle the microphone mute.
     Mute,
     /// Speaker volume up by 1–10 steps.
@@ -73,6 +95,12 @@ pub enum Command {
     },
     /// Turn the connection into a stream of events (JSON lines).
     Subscribe,
+    /// Bring the window to the front (un-hide, restore); headless: code 3.
+    Show,
+    /// Hide the window to the tray; headless: code 3.
+    Hide,
+    /// Minimize the window; headless: code 3.
+    Minimize,
 }
 
 /// Which audio device `SetDevice` sets.
@@ -142,7 +170,7 @@ pub enum ParseError {
 /// Every command name, as documented.
 const KNOWN: &str = "Dial, CallTo, Hangup, HangupAll, Answer, Reject, Hold, Transfer, SendDTMF, \
                      Mute, VolumeUp, VolumeDown, SetVolume, SetMicVolume, SetDevice, Status, \
-                     Close, Reload, Message, Subscribe";
+                     Close, Reload, Message, Subscribe, Show, Hide, Minimize";
 
 /// The arguments as one of the three forms carries them.
 enum Args<'a> {
@@ -191,13 +219,13 @@ impl Command {
         match self {
             Command::Dial(_) => "Dial",
             Command::CallTo(_) => "CallTo",
-            Command::Hangup => "Hangup",
+            Command::Hangup(_) => "Hangup",
             Command::HangupAll => "HangupAll",
-            Command::Answer => "Answer",
-            Command::Reject => "Reject",
-            Command::Hold => "Hold",
-            Command::Transfer(_) => "Transfer",
-            Command::SendDtmf(_) => "SendDTMF",
+            Command::Answer(_) => "Answer",
+            Command::Reject(_) => "Reject",
+            Command::Hold(_) => "Hold",
+            Command::Transfer { .. } => "Transfer",
+            Command::SendDtmf { .. } => "SendDTMF",
             Command::Mute => "Mute",
             Command::VolumeUp(_) => "VolumeUp",
             Command::VolumeDown(_) => "VolumeDown",
@@ -209,7 +237,39 @@ impl Command {
             Command::Reload => "Reload",
             Command::Message { .. } => "Message",
             Command::Subscribe => "Subscribe",
+            Command::Show => "Show",
+            Command::Hide => "Hide",
+            Command::Minimize => "Minimize",
         }
+    }
+
+    /// The call `call=N` names, for the commands that take one.
+    pub fn call(&self) -> Option<CallId> {
+        match self {
+            Command::Hangup(call)
+            | Command::Answer(call)
+            | Command::Reject(call)
+            | Command::Hold(call)
+            | Command::Transfer { call, .. }
+            | Command::SendDtmf { call, .. } => *call,
+            _ => None,
+        }
+    }
+
+    /// What `Show`, `Hide` and `Minimize` ask of the window.
+    pub fn window_request(&self) -> Option<WindowRequest> {
+        match self {
+            Command::Show => Some(WindowRequest::Show),
+            Command::Hide => Some(WindowRequest::Hide),
+            Command::Minimize => Some(WindowRequest::Minimize),
+            _ => None,
+        }
+    }
+
+    /// Whether carrying it out may change what a window shows: every
+    /// command but `Status` (and `Subscribe`, which is not carried out).
+    pub fn changes_state(&self) -> bool {
+        !matches!(self, Command::Status | Command::Subscribe)
     }
 }
 
@@ -219,10 +279,22 @@ impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = self.name();
         match self {
-            Command::Dial(t) | Command::CallTo(t) | Command::Transfer(t) => {
-                write!(f, "{name} \"{t}\"")
+            Command::Dial(t) | Command::CallTo(t) => write!(f, "{name} \"{t}\""),
+            Command::Transfer { to, call } => {
+                write!(f, "{name} \"{to}\"")?;
+                write_call(f, *call)
             }
-            Command::SendDtmf(d) => write!(f, "{name} {d}"),
+            Command::SendDtmf { digits, call } => {
+                write!(f, "{name} {digits}")?;
+                write_call(f, *call)
+            }
+            Command::Hangup(call)
+            | Command::Answer(call)
+            | Command::Reject(call)
+            | Command::Hold(call) => {
+                f.write_str(name)?;
+                write_call(f, *call)
+            }
             Command::VolumeUp(n)
             | Command::VolumeDown(n)
             | Command::SetVolume(n)
@@ -231,6 +303,14 @@ impl fmt::Display for Command {
             Command::Message { to, text } => write!(f, "{name} \"{to}\" {text}"),
             _ => f.write_str(name),
         }
+    }
+}
+
+/// ` call=N` after the arguments, when a call is named.
+fn write_call(f: &mut fmt::Formatter<'_>, call: Option<CallId>) -> fmt::Result {
+    match call {
+        Some(id) => write!(f, " call={}", id.0),
+        None => Ok(()),
     }
 }
 
@@ -314,24 +394,39 @@ fn build(name: &str, args: Args<'_>) -> Result<Command, ParseError> {
     let command = match lower.as_str() {
         "dial" => Command::Dial(target("Dial", one(&args, &["number"])?)?),
         "callto" => Command::CallTo(target("CallTo", one(&args, &["number"])?)?),
-        "transfer" => Command::Transfer(target("Transfer", one(&args, &["number"])?)?),
-        "senddtmf" | "dtmf" => Command::SendDtmf(dtmf(one(&args, &["digits", "number"])?)?),
+        "transfer" => {
+            let (args, call) = take_call("Transfer", args)?;
+            Command::Transfer {
+                to: target("Transfer", one(&args, &["number"])?)?,
+                call,
+            }
+        }
+        "senddtmf" | "dtmf" => {
+            let (args, call) = take_call("SendDTMF", args)?;
+            Command::SendDtmf {
+                digits: dtmf(one(&args, &["digits", "number"])?)?,
+                call,
+            }
+        }
         "volumeup" => Command::VolumeUp(steps("VolumeUp", &args)?),
         "volumedown" => Command::VolumeDown(steps("VolumeDown", &args)?),
         "setvolume" => Command::SetVolume(level("SetVolume", &args)?),
         "setmicvolume" => Command::SetMicVolume(level("SetMicVolume", &args)?),
         "setdevice" => set_device(&args)?,
         "message" => message(&args)?,
-        "hangup" => none("Hangup", &args, Command::Hangup)?,
+        "hangup" => on_call("Hangup", args, Command::Hangup)?,
         "hangupall" => none("HangupAll", &args, Command::HangupAll)?,
-        "answer" => none("Answer", &args, Command::Answer)?,
-        "reject" => none("Reject", &args, Command::Reject)?,
-        "hold" => none("Hold", &args, Command::Hold)?,
+        "answer" => on_call("Answer", args, Command::Answer)?,
+        "reject" => on_call("Reject", args, Command::Reject)?,
+        "hold" => on_call("Hold", args, Command::Hold)?,
         "mute" => none("Mute", &args, Command::Mute)?,
         "status" => none("Status", &args, Command::Status)?,
         "close" | "exit" => none("Close", &args, Command::Close)?,
         "reload" => none("Reload", &args, Command::Reload)?,
         "subscribe" => none("Subscribe", &args, Command::Subscribe)?,
+        "show" => none("Show", &args, Command::Show)?,
+        "hide" => none("Hide", &args, Command::Hide)?,
+        "minimize" => none("Minimize", &args, Command::Minimize)?,
         _ => {
             let shown: String = name.chars().take(64).collect();
             return Err(ParseError::Unknown(shown));
@@ -377,6 +472,100 @@ fn none(name: &'static str, args: &Args<'_>, command: Command) -> Result<Command
     } else {
         Err(bad(name, "takes no argument"))
     }
+}
+
+/// A command whose only argument is an optional `call=N`.
+fn on_call(
+    name: &'static str,
+    args: Args<'_>,
+    command: fn(Option<CallId>) -> Command,
+) -> Result<Command, ParseError> {
+    let (args, call) = take_call(name, args)?;
+    let empty = match &args {
+        Args::Text { text, .. } => text.is_empty(),
+        Args::Query(pairs) => pairs.is_empty(),
+    };
+    if empty {
+        Ok(command(call))
+    } else {
+        Err(bad(name, "takes no argument but call=N"))
+    }
+}
+
+/// Whether `part` is a `call=...` argument (any case).
+fn is_call_arg(part: &str) -> bool {
+    part.trim()
+        .get(..5)
+        .is_some_and(|head| head.eq_ignore_ascii_case("call="))
+}
+
+/// Takes the optional `call=N` out of the arguments: the last blank- (DDE:
+/// comma-) separated part, or the `call` query key. The rest of the
+/// arguments are returned for the command's own reading.
+fn take_call<'a>(
+    command: &'static str,
+    args: Args<'a>,
+) -> Result<(Args<'a>, Option<CallId>), ParseError> {
+    match args {
+        Args::Text { text, dde } => {
+            let split = if dde {
+                text.rsplit_once(',')
+            } else {
+                text.rsplit_once(char::is_whitespace)
+            };
+            let (rest, last) = split.unwrap_or(("", text));
+            let rest = rest.trim();
+            let earlier = if dde {
+                rest.split(',').any(is_call_arg)
+            } else {
+                rest.split_whitespace().any(is_call_arg)
+            };
+            if !is_call_arg(last) {
+                if earlier {
+                    return Err(bad(command, "call=N must be the last argument"));
+                }
+                return Ok((Args::Text { text, dde }, None));
+            }
+            if earlier {
+                return Err(bad(command, "call= is given more than once"));
+            }
+            let id = call_id(command, &last.trim()[5..])?;
+            Ok((Args::Text { text: rest, dde }, Some(id)))
+        }
+        Args::Query(pairs) => {
+            let (calls, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "call");
+            match calls.as_slice() {
+                [] => Ok((Args::Query(rest), None)),
+                [(_, value)] => Ok((Args::Query(rest), Some(call_id(command, value)?))),
+                _ => Err(bad(command, "call= is given more than once")),
+            }
+        }
+    }
+}
+
+/// The id in `call=N`: the number `Status` shows for the call.
+fn call_id(command: &'static str, text: &str) -> Result<CallId, ParseError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad(
+            command,
+            "call= needs a call id (the number Status shows for the call)",
+        ));
+    }
+    text.bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| text.parse::<u64>().ok())
+        .flatten()
+        .map(CallId)
+        .ok_or_else(|| {
+            bad(
+                command,
+                format!(
+                    "call={:?} is not a call id (the number Status shows for the call)",
+                    text.chars().take(32).collect::<String>()
+                ),
+            )
+        })
 }
 
 /// A number or URI to call, send to or transfer to. Phone numbers lose
@@ -549,6 +738,13 @@ mod tests {
         Command::parse(line).unwrap_or_else(|e| panic!("{line:?}: {e}"))
     }
 
+    fn dtmf(digits: &str, call: Option<CallId>) -> Command {
+        Command::SendDtmf {
+            digits: digits.into(),
+            call,
+        }
+    }
+
     #[test]
     fn the_three_forms_and_any_case_give_the_same_command() {
         let want = Command::Dial("5551234".into());
@@ -563,9 +759,9 @@ mod tests {
         ] {
             assert_eq!(ok(line), want, "{line}");
         }
-        assert_eq!(ok("[Hold()]"), Command::Hold);
-        assert_eq!(ok("[Hold]"), Command::Hold);
-        assert_eq!(ok("action:hangup"), Command::Hangup);
+        assert_eq!(ok("[Hold()]"), Command::Hold(None));
+        assert_eq!(ok("[Hold]"), Command::Hold(None));
+        assert_eq!(ok("action:hangup"), Command::Hangup(None));
         assert_eq!(ok("hangupall"), Command::HangupAll);
         assert_eq!(ok("status"), Command::Status);
         assert_eq!(ok("exit"), Command::Close);
@@ -594,18 +790,18 @@ mod tests {
         assert_eq!(ok("Dial john.doe"), Command::Dial("john.doe".into()));
         assert_eq!(
             ok("Transfer sip:bob@pbx;transport=tcp"),
-            Command::Transfer("sip:bob@pbx;transport=tcp".into())
+            Command::Transfer {
+                to: "sip:bob@pbx;transport=tcp".into(),
+                call: None
+            }
         );
     }
 
     #[test]
     fn arguments_of_every_command() {
-        assert_eq!(ok("SendDTMF 12,3#"), Command::SendDtmf("12,3#".into()));
-        assert_eq!(ok("[SendDTMF(1,,2)]"), Command::SendDtmf("1,,2".into()));
-        assert_eq!(
-            ok("action:senddtmf?digits=a*"),
-            Command::SendDtmf("A*".into())
-        );
+        assert_eq!(ok("SendDTMF 12,3#"), dtmf("12,3#", None));
+        assert_eq!(ok("[SendDTMF(1,,2)]"), dtmf("1,,2", None));
+        assert_eq!(ok("action:senddtmf?digits=a*"), dtmf("A*", None));
         assert_eq!(ok("VolumeUp"), Command::VolumeUp(1));
         assert_eq!(ok("VolumeDown 10"), Command::VolumeDown(10));
         assert_eq!(ok("[SetVolume(0)]"), Command::SetVolume(0));
@@ -670,6 +866,9 @@ mod tests {
             "Subscribe",
             "Close",
             "Hangup",
+            "Show",
+            "Hide",
+            "Minimize",
         ] {
             assert_eq!(
                 ok(line).name().to_ascii_lowercase(),
@@ -683,8 +882,25 @@ mod tests {
         for command in [
             Command::Dial("sip:alice@example.com".into()),
             Command::CallTo("+15551234".into()),
-            Command::Transfer("1002".into()),
-            Command::SendDtmf("1,2#".into()),
+            Command::Transfer {
+                to: "1002".into(),
+                call: None,
+            },
+            Command::Transfer {
+                to: "sip:carol@example.com".into(),
+                call: Some(CallId(3)),
+            },
+            dtmf("1,2#", None),
+            dtmf("1,2#", Some(CallId(12))),
+            Command::Hangup(None),
+            Command::Hangup(Some(CallId(1))),
+            Command::Answer(Some(CallId(2))),
+            Command::Reject(Some(CallId(u64::MAX))),
+            Command::Hold(Some(CallId(0))),
+            Command::Hold(None),
+            Command::Show,
+            Command::Hide,
+            Command::Minimize,
             Command::VolumeUp(3),
             Command::SetMicVolume(40),
             Command::SetDevice {
@@ -731,6 +947,136 @@ mod tests {
         assert!(err("[Dial(1)][Hold()]").contains("malformed"));
         assert!(err("action:dial?number=%zz").contains("percent-encoding"));
         assert_eq!(Command::parse("   "), Err(ParseError::Empty));
+    }
+
+    #[test]
+    fn call_targets_in_the_three_forms() {
+        let three = Some(CallId(3));
+        for line in [
+            "Hangup call=3",
+            "hangup CALL=3",
+            "Hangup   call=3  ",
+            "[Hangup(call=3)]",
+            "[Hangup( call=3 )]",
+            "action:hangup?call=3",
+            "action:hangup?CALL=3",
+        ] {
+            assert_eq!(ok(line), Command::Hangup(three), "{line}");
+        }
+        for (line, want) in [
+            ("Answer call=7", Command::Answer(Some(CallId(7)))),
+            ("[Reject(call=8)]", Command::Reject(Some(CallId(8)))),
+            ("action:hold?call=9", Command::Hold(Some(CallId(9)))),
+            ("Hold call=0012", Command::Hold(Some(CallId(12)))),
+        ] {
+            assert_eq!(ok(line), want, "{line}");
+        }
+        let transfer = Command::Transfer {
+            to: "5551234".into(),
+            call: three,
+        };
+        for line in [
+            "Transfer 5551234 call=3",
+            "Transfer \"555 1234\" call=3",
+            "Transfer 555 12-34 call=3",
+            "[Transfer(5551234,call=3)]",
+            "[Transfer(5551234, call=3)]",
+            "[Transfer(\"555 1234\",call=3)]",
+            "action:transfer?number=5551234&call=3",
+            "action:transfer?call=3&number=555%201234",
+        ] {
+            assert_eq!(ok(line), transfer, "{line}");
+        }
+        for line in [
+            "SendDTMF 12# call=3",
+            "SendDTMF 1 2 # call=3",
+            "[SendDTMF(12#,call=3)]",
+            "action:senddtmf?digits=12%23&call=3",
+        ] {
+            assert_eq!(ok(line), dtmf("12#", three), "{line}");
+        }
+        // DDE pauses are commas too: only a last `call=` part is the call.
+        assert_eq!(ok("[SendDTMF(1,,2,call=3)]"), dtmf("1,,2", three));
+        assert_eq!(ok("[SendDTMF(1,,2)]"), dtmf("1,,2", None));
+        // Without call=, the command is MicroSIP's.
+        assert_eq!(ok("Transfer 5551234").call(), None);
+        assert_eq!(transfer.call(), three);
+        assert_eq!(Command::Status.call(), None);
+    }
+
+    #[test]
+    fn bad_call_targets_are_refused_precisely() {
+        let err = |line: &str| Command::parse(line).expect_err(line).to_string();
+        for line in ["Hangup call=x", "[Hangup(call=x)]", "action:hangup?call=x"] {
+            assert_eq!(
+                err(line),
+                "Hangup: call=\"x\" is not a call id (the number Status shows for the call)",
+                "{line}"
+            );
+        }
+        for line in ["Hangup call=", "[Hold(call=)]", "action:answer?call="] {
+            assert!(err(line).contains("call= needs a call id"), "{line}");
+        }
+        for line in [
+            "Hangup call=-1",
+            "Hangup call=+3",
+            "Hangup call=3.0",
+            "Hangup call=99999999999999999999999",
+            "Hangup call=1e3",
+        ] {
+            assert!(err(line).contains("is not a call id"), "{line}");
+        }
+        for line in [
+            "Hangup call=1 call=2",
+            "[Hangup(call=1,call=2)]",
+            "action:hangup?call=1&call=2",
+            "Transfer 1002 call=1 call=2",
+            "action:transfer?number=1&call=1&call=1",
+        ] {
+            assert!(
+                err(line).ends_with(": call= is given more than once"),
+                "{line}"
+            );
+        }
+        for line in ["Transfer call=1 1002", "[Transfer(call=1,1002)]"] {
+            assert_eq!(
+                err(line),
+                "Transfer: call=N must be the last argument",
+                "{line}"
+            );
+        }
+        assert!(err("Hangup 3").contains("Hangup: takes no argument but call=N"));
+        assert_eq!(
+            err("Hangup call=3 now"),
+            "Hangup: call=N must be the last argument"
+        );
+        assert!(err("action:hangup?call=3&now=1").contains("takes no argument but call=N"));
+        assert_eq!(
+            err("Transfer call=3"),
+            "Transfer: a number or SIP URI is required"
+        );
+        assert!(err("SendDTMF call=3").contains("digits are required"));
+        assert!(err("HangupAll call=3").contains("HangupAll: takes no argument"));
+        assert!(err("Dial 1001 call=3").contains("contains blanks"));
+        assert!(err("Show now").contains("Show: takes no argument"));
+    }
+
+    #[test]
+    fn window_requests() {
+        assert_eq!(ok("show"), Command::Show);
+        assert_eq!(ok("[Hide]"), Command::Hide);
+        assert_eq!(ok("action:minimize"), Command::Minimize);
+        assert_eq!(Command::Show.window_request(), Some(WindowRequest::Show));
+        assert_eq!(Command::Hide.window_request(), Some(WindowRequest::Hide));
+        assert_eq!(
+            Command::Minimize.window_request(),
+            Some(WindowRequest::Minimize)
+        );
+        assert_eq!(Command::Mute.window_request(), None);
+        assert!(Command::Show.changes_state());
+        assert!(Command::Mute.changes_state());
+        assert!(!Command::Status.changes_state());
+        assert!(!Command::Subscribe.changes_state());
     }
 
     #[test]

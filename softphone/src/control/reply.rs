@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 /// | 0 | `ok` | done |
 /// | 1 | `refused` | the connection is not the phone's user's, or an internal error |
 /// | 2 | `bad_command` | unknown command or bad argument (the message names it) |
-/// | 3 | `nothing_to_act_on` | no such call: no active, ringing or held call for it |
+/// | 3 | `nothing_to_act_on` | no call for it (none active/ringing/held, `call=N` unknown, ended or in the wrong state), or no window (headless) |
 /// | 4 | `failed` | SIP or network error; the message says why |
 /// | 5 | `stopping` | the phone is shutting down |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,7 +23,7 @@ pub enum ReplyCode {
     Refused = 1,
     /// Unknown command or bad argument.
     BadCommand = 2,
-    /// No call to act on.
+    /// No call (or no window) to act on.
     NothingToActOn = 3,
     /// SIP or network error.
     Failed = 4,
@@ -65,7 +65,9 @@ impl ReplyCode {
             ReplyCode::Ok => "done",
             ReplyCode::Refused => "refused: not the phone's user (or an internal error)",
             ReplyCode::BadCommand => "unknown command or bad argument",
-            ReplyCode::NothingToActOn => "nothing to act on (no active/ringing/held call)",
+            ReplyCode::NothingToActOn => {
+                "nothing to act on (no such call, the call is in the wrong state, or no window)"
+            }
             ReplyCode::Failed => "failed: SIP or network error (the message says why)",
             ReplyCode::Stopping => "the phone is stopping",
         }

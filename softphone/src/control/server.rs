@@ -9,9 +9,19 @@
 //! (holds the active call, else resumes the newest held one); `Answer`
 //! and `Reject` act on the oldest ringing incoming call.
 //!
+//! With `call=N` those commands act on call N instead (the id `Status`
+//! shows); a call that is gone, or in the wrong state for the command,
+//! is "nothing to act on" (3) with the reason. `Hold call=N` toggles N.
+//!
 //! `Mute`, the volumes and `SetDevice` change the phone's audio controls,
 //! which the media engine keeps and applies at once to every call (and
 //! `Status` shows, with each call's media statistics).
+//!
+//! [`Server::execute`] is the one entry point of the socket and of the
+//! window alike; after each command that changes something it sends a
+//! [`Notice`] (see [`Server::notices`]), which the `Subscribe` stream
+//! carries too. `Show`, `Hide` and `Minimize` go to the window attached by
+//! [`Server::attach_window`]; without one (headless) they answer 3.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -22,11 +32,12 @@ use tokio::sync::{broadcast, watch};
 
 use super::command::{Command, DeviceKind, ParseError, MAX_LINE};
 use super::ipc::{Listener, PeerCheck};
+use super::notice::{Notice, WindowRequest, WindowRequests};
 use super::reply::{Reply, ReplyCode};
 use crate::app::media_engine::{CallMediaStats, DeviceRole, DtmfRoute};
 use crate::app::{PhoneError, PhoneHandle};
 use crate::config::{self, Account, Settings};
-use crate::sip::ua::{AccountId, CallInfo, CallState, Direction, UaError, UaEvent};
+use crate::sip::ua::{AccountId, CallId, CallInfo, CallState, Direction, UaError, UaEvent};
 
 /// A `,` in `SendDTMF`: the pause phone dialers use.
 pub const DTMF_PAUSE: Duration = Duration::from_secs(2);
@@ -38,6 +49,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(33);
 /// One `VolumeUp`/`VolumeDown` step, in percent.
 const VOLUME_STEP: u8 = 10;
+/// Notices kept for a watcher that is behind (it then hears "lagged").
+const NOTICE_BACKLOG: usize = 64;
+/// Window requests kept for a window that is behind.
+const WINDOW_BACKLOG: usize = 8;
+/// What `Show`, `Hide` and `Minimize` answer when no window listens.
+pub const HEADLESS: &str = "no window: this phone runs headless";
 
 /// Executes commands against the running phone.
 pub struct Server {
@@ -53,6 +70,11 @@ pub struct Server {
     account: Mutex<AccountId>,
     /// `true` once the phone is stopping (asked by `Close` or a signal).
     stopping: watch::Sender<bool>,
+    /// What was carried out, for the window and `Subscribe`.
+    notices: broadcast::Sender<Notice>,
+    /// `Show`/`Hide`/`Minimize`; its receivers are the attached windows
+    /// (none: headless), so no separate count can drift from the truth.
+    window: broadcast::Sender<WindowRequest>,
 }
 
 impl Server {
@@ -60,13 +82,34 @@ impl Server {
     pub fn new(phone: PhoneHandle, ini: PathBuf, settings: &Settings) -> Arc<Server> {
         let account = pick_account(&phone, settings);
         let (stopping, _) = watch::channel(false);
+        let (notices, _) = broadcast::channel(NOTICE_BACKLOG);
+        let (window, _) = broadcast::channel(WINDOW_BACKLOG);
         Arc::new(Server {
             phone: RwLock::new(Some(phone)),
             reloading: tokio::sync::Mutex::new(()),
             ini,
             account: Mutex::new(account),
             stopping,
+            notices,
+            window,
         })
+    }
+
+    /// Every [`Notice`] from now on: one after each command carried out
+    /// that changes something (all but `Status`), whoever sent it.
+    pub fn notices(&self) -> broadcast::Receiver<Notice> {
+        self.notices.subscribe()
+    }
+
+    /// Makes this phone one with a window: until the returned receiver is
+    /// dropped, `Show`, `Hide` and `Minimize` reach it (and answer 0).
+    pub fn attach_window(&self) -> WindowRequests {
+        WindowRequests::new(self.window.subscribe())
+    }
+
+    /// Whether a window is attached (else the phone runs headless).
+    pub fn has_window(&self) -> bool {
+        self.window.receiver_count() > 0
     }
 
     /// Resolves once the phone should stop (`Close`, or [`Self::set_stopping`]).
@@ -103,13 +146,29 @@ impl Server {
         self.account.lock().map(|a| *a).unwrap_or(1)
     }
 
-    /// Carries out one command (never `Subscribe`: that is the stream).
+    /// Carries out one command (never `Subscribe`: that is the stream);
+    /// the one entry point of the socket and the window. The future is
+    /// `Send`: a window thread runs it through a runtime `Handle`.
     pub async fn execute(&self, command: Command) -> Reply {
         if self.is_stopping() {
             return Reply::new(ReplyCode::Stopping, "the phone is stopping");
         }
+        let notice = command.changes_state().then(|| command.clone());
         match self.run(command).await {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                if let Some(command) = notice {
+                    let notice = match command.window_request() {
+                        Some(request) => Notice::Window(request),
+                        None => Notice::Executed {
+                            command,
+                            reply: reply.clone(),
+                        },
+                    };
+                    // No watcher is fine: nobody needs telling.
+                    let _ = self.notices.send(notice);
+                }
+                reply
+            }
             Err(e) => e,
         }
     }
@@ -137,11 +196,17 @@ impl Server {
                 let id = phone.dial(self.account(), &target).await.map_err(failed)?;
                 Ok(Reply::ok(format!("calling {target}")).with("call", id.0))
             }
-            Command::Hangup => {
+            Command::Hangup(None) => {
                 let calls = phone.calls().await.map_err(failed)?;
                 let call = active(&calls)
                     .or_else(|| calls.iter().rev().find(|c| c.state != CallState::Ended))
                     .ok_or_else(|| nothing("no call to hang up"))?;
+                phone.hangup(call.id).await.map_err(failed)?;
+                Ok(Reply::ok(format!("call {} ended", call.id.0)).with("call", call.id.0))
+            }
+            Command::Hangup(Some(id)) => {
+                let calls = phone.calls().await.map_err(failed)?;
+                let call = named(&calls, id)?;
                 phone.hangup(call.id).await.map_err(failed)?;
                 Ok(Reply::ok(format!("call {} ended", call.id.0)).with("call", call.id.0))
             }
@@ -160,79 +225,75 @@ impl Server {
                 }
                 Ok(Reply::ok(format!("{} call(s) ended", ids.len())).with("calls", ids))
             }
-            Command::Answer => {
+            Command::Answer(which) => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call = ringing(&calls).ok_or_else(|| nothing("no ringing call"))?;
+                let call = match which {
+                    None => ringing(&calls).ok_or_else(|| nothing("no ringing call"))?,
+                    Some(id) => in_state(&calls, id, CallState::Incoming, "answer")?,
+                };
                 if let Some(current) = active(&calls).filter(|c| c.state == CallState::Connected) {
                     phone.hold(current.id).await.map_err(failed)?;
                 }
                 phone.answer(call.id).await.map_err(failed)?;
                 Ok(Reply::ok(format!("answered call {}", call.id.0)).with("call", call.id.0))
             }
-            Command::Reject => {
+            Command::Reject(which) => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call = ringing(&calls).ok_or_else(|| nothing("no ringing call"))?;
+                let call = match which {
+                    None => ringing(&calls).ok_or_else(|| nothing("no ringing call"))?,
+                    Some(id) => in_state(&calls, id, CallState::Incoming, "reject")?,
+                };
                 phone.reject(call.id, 486).await.map_err(failed)?;
                 Ok(Reply::ok(format!("rejected call {}", call.id.0)).with("call", call.id.0))
             }
-            Command::Hold => {
+            Command::Hold(which) => {
                 let calls = phone.calls().await.map_err(failed)?;
-                if let Some(call) = active(&calls).filter(|c| c.state == CallState::Connected) {
+                let (call, hold) = match which {
+                    None => hold_target(&calls)
+                        .ok_or_else(|| nothing("no connected call to hold or resume"))?,
+                    Some(id) => {
+                        let call = in_state(&calls, id, CallState::Connected, "hold or resume")?;
+                        (call, !call.local_hold)
+                    }
+                };
+                if hold {
                     phone.hold(call.id).await.map_err(failed)?;
                     return Ok(Reply::ok(format!("call {} on hold", call.id.0))
                         .with("call", call.id.0)
                         .with("held", true));
                 }
-                let call = calls
-                    .iter()
-                    .rev()
-                    .find(|c| c.state == CallState::Connected && c.local_hold)
-                    .ok_or_else(|| nothing("no connected call to hold or resume"))?;
                 phone.resume(call.id).await.map_err(failed)?;
                 Ok(Reply::ok(format!("call {} resumed", call.id.0))
                     .with("call", call.id.0)
                     .with("held", false))
             }
-            Command::Transfer(target) => {
+            Command::Transfer { to, call: which } => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call =
-                    connected(&calls).ok_or_else(|| nothing("no connected call to transfer"))?;
+                let call = match which {
+                    None => {
+                        connected(&calls).ok_or_else(|| nothing("no connected call to transfer"))?
+                    }
+                    Some(id) => in_state(&calls, id, CallState::Connected, "transfer")?,
+                };
                 phone
-                    .transfer(call.id, call.account, &target)
+                    .transfer(call.id, call.account, &to)
                     .await
                     .map_err(failed)?;
-                Ok(
-                    Reply::ok(format!("call {} transferred to {target}", call.id.0))
-                        .with("call", call.id.0),
-                )
+                Ok(Reply::ok(format!("call {} transferred to {to}", call.id.0))
+                    .with("call", call.id.0))
             }
-            Command::SendDtmf(digits) => {
+            Command::SendDtmf {
+                digits,
+                call: which,
+            } => {
                 let calls = phone.calls().await.map_err(failed)?;
-                let call =
-                    connected(&calls).ok_or_else(|| nothing("no connected call for DTMF"))?;
-                let mut first = true;
-                // Each way used, in order (auto may differ between digits
-                // only if a re-INVITE changed telephone-event meanwhile).
-                let mut methods: Vec<DtmfRoute> = Vec::new();
-                for c in digits.chars() {
-                    if c == ',' {
-                        tokio::time::sleep(DTMF_PAUSE).await;
-                        first = true;
-                        continue;
+                let call = match which {
+                    None => {
+                        connected(&calls).ok_or_else(|| nothing("no connected call for DTMF"))?
                     }
-                    if !first {
-                        tokio::time::sleep(DTMF_GAP).await;
-                    }
-                    first = false;
-                    let route = phone.send_dtmf(call.id, c).await.map_err(failed)?;
-                    if !methods.contains(&route) {
-                        methods.push(route);
-                    }
-                }
-                let method: Vec<&str> = methods.iter().map(|m| m.name()).collect();
-                Ok(Reply::ok(format!("sent {digits} on call {}", call.id.0))
-                    .with("call", call.id.0)
-                    .with("method", method.join("+")))
+                    Some(id) => in_state(&calls, id, CallState::Connected, "send DTMF on")?,
+                };
+                send_dtmf(&phone, call.id, &digits).await
             }
             Command::Mute => {
                 let audio = phone.toggle_mute();
@@ -317,7 +378,22 @@ impl Server {
                 ReplyCode::BadCommand,
                 "Subscribe: only as a connection's request",
             )),
+            Command::Show => self.to_window(WindowRequest::Show),
+            Command::Hide => self.to_window(WindowRequest::Hide),
+            Command::Minimize => self.to_window(WindowRequest::Minimize),
         }
+    }
+
+    /// Passes a request to the attached window; headless, nothing to act on.
+    fn to_window(&self, request: WindowRequest) -> Result<Reply, Reply> {
+        // Sending fails exactly when no window listens.
+        self.window.send(request).map_err(|_| nothing(HEADLESS))?;
+        let done = match request {
+            WindowRequest::Show => "window shown",
+            WindowRequest::Hide => "window hidden",
+            WindowRequest::Minimize => "window minimized",
+        };
+        Ok(Reply::ok(done).with("window", request))
     }
 
     async fn status(&self, phone: &PhoneHandle) -> Result<Reply, Reply> {
@@ -503,6 +579,99 @@ fn ringing(calls: &[CallInfo]) -> Option<&CallInfo> {
     calls.iter().find(|c| c.state == CallState::Incoming)
 }
 
+/// What a plain `Hold` toggles, and whether it holds (else resumes): the
+/// active connected call is held, else the newest held one resumed.
+fn hold_target(calls: &[CallInfo]) -> Option<(&CallInfo, bool)> {
+    if let Some(call) = active(calls).filter(|c| c.state == CallState::Connected) {
+        return Some((call, true));
+    }
+    calls
+        .iter()
+        .rev()
+        .find(|c| c.state == CallState::Connected && c.local_hold)
+        .map(|c| (c, false))
+}
+
+/// The call `call=N` names, unless it has ended or never was.
+fn named(calls: &[CallInfo], id: CallId) -> Result<&CallInfo, Reply> {
+    match calls.iter().find(|c| c.id == id) {
+        Some(call) if call.state != CallState::Ended => Ok(call),
+        Some(_) => Err(nothing(&format!("call {} has ended", id.0))),
+        None => Err(nothing(&format!(
+            "no call {} (Status lists the calls and their ids)",
+            id.0
+        ))),
+    }
+}
+
+/// The call `call=N` names, which must be in `state` for the command to
+/// `act` on it (else the reply says what it is instead).
+fn in_state<'a>(
+    calls: &'a [CallInfo],
+    id: CallId,
+    state: CallState,
+    act: &str,
+) -> Result<&'a CallInfo, Reply> {
+    let call = named(calls, id)?;
+    if call.state == state {
+        return Ok(call);
+    }
+    let wanted = match state {
+        CallState::Incoming => "a ringing incoming call",
+        _ => "a connected call",
+    };
+    Err(nothing(&format!(
+        "cannot {act} call {}: it is {}, not {wanted}",
+        id.0,
+        describe(call)
+    ))
+    .with("call", id.0))
+}
+
+/// A call's direction and state in words ("an outgoing call, connected").
+fn describe(call: &CallInfo) -> String {
+    let direction = match call.direction {
+        Direction::Outgoing => "an outgoing call",
+        Direction::Incoming => "an incoming call",
+    };
+    let state = match call.state {
+        CallState::Calling => "being set up",
+        CallState::Ringing => "ringing at the far end",
+        CallState::Incoming => "ringing here",
+        CallState::Connected if call.local_hold => "connected, on hold",
+        CallState::Connected => "connected",
+        CallState::Ended => "ended",
+    };
+    format!("{direction}, {state}")
+}
+
+/// Sends `digits` on `call`, pausing at each `,` and between digits.
+async fn send_dtmf(phone: &PhoneHandle, call: CallId, digits: &str) -> Result<Reply, Reply> {
+    let mut first = true;
+    // Each way used, in order (auto may differ between digits only if a
+    // re-INVITE changed telephone-event meanwhile).
+    let mut methods: Vec<DtmfRoute> = Vec::new();
+    for c in digits.chars() {
+        if c == ',' {
+            tokio::time::sleep(DTMF_PAUSE).await;
+            first = true;
+            continue;
+        }
+        if !first {
+            tokio::time::sleep(DTMF_GAP).await;
+        }
+        first = false;
+        let route = phone.send_dtmf(call, c).await.map_err(failed)?;
+        if !methods.contains(&route) {
+            methods.push(route);
+        }
+    }
+    let method: Vec<&str> = methods.iter().map(|m| m.name()).collect();
+    Ok(Reply::ok(format!("sent {digits} on call {}", call.0))
+        .with("call", call.0)
+        .with("method", method.join("+")))
+}
+
 fn nothing(message: &str) -> Reply {
     Reply::new(ReplyCode::NothingToActOn, message)
 }
@@ -613,6 +782,7 @@ async fn subscribe<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut write: W,
     server: &Server,
 ) {
+    let mut notices = server.notices();
     let Some(mut events) = server.phone().map(|p| p.subscribe()) else {
         let _ = write
             .write_all(
@@ -640,6 +810,14 @@ async fn subscribe<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
+            got = notices.recv() => match got {
+                Ok(notice) => serde_json::to_string(&notice).ok(),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    Some(serde_json::json!({"event": "lagged", "missed": missed}).to_string())
+                }
+                // Not while this connection holds the server; never spin.
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
             // Anything the client sends is ignored; its end closes the stream.
             read = reader.read(&mut sink) => match read {
                 Ok(0) | Err(_) => return,
@@ -658,7 +836,7 @@ async fn subscribe<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sip::ua::CallId;
+    use serde_json::Value;
 
     fn call(id: u64, direction: Direction, state: CallState, held: bool) -> CallInfo {
         CallInfo {
@@ -729,6 +907,393 @@ mod tests {
         assert_eq!(value["jitter_ms"], 3.1);
         assert_eq!(value["rtt_ms"], 12.0);
         assert!(value["remote_jitter_ms"].is_null(), "{value}");
+    }
+
+    #[test]
+    fn a_named_call_must_exist_and_be_in_the_right_state() {
+        use CallState::{Connected, Ended, Ringing};
+        use Direction::{Incoming as In, Outgoing};
+        let calls = [
+            call(1, Outgoing, Connected, false),
+            call(2, In, CallState::Incoming, false),
+            call(3, Outgoing, Ringing, false),
+            call(4, In, Connected, true),
+            call(5, Outgoing, Ended, false),
+        ];
+        assert_eq!(named(&calls, CallId(3)).map(|c| c.id.0), Ok(3));
+        let gone = named(&calls, CallId(9)).expect_err("no call 9");
+        assert_eq!(gone.code, ReplyCode::NothingToActOn.number());
+        assert_eq!(
+            gone.message,
+            "no call 9 (Status lists the calls and their ids)"
+        );
+        let ended = named(&calls, CallId(5)).expect_err("ended");
+        assert_eq!(ended.message, "call 5 has ended");
+        assert_eq!(
+            in_state(&calls, CallId(2), CallState::Incoming, "answer").map(|c| c.id.0),
+            Ok(2)
+        );
+        let wrong = in_state(&calls, CallId(1), CallState::Incoming, "answer")
+            .expect_err("an outgoing call is not answered");
+        assert_eq!(wrong.code, ReplyCode::NothingToActOn.number());
+        assert_eq!(
+            wrong.message,
+            "cannot answer call 1: it is an outgoing call, connected, \
+             not a ringing incoming call"
+        );
+        assert_eq!(wrong.data["call"], 1);
+        let ringing_far = in_state(&calls, CallId(3), Connected, "hold or resume")
+            .expect_err("not connected yet");
+        assert_eq!(
+            ringing_far.message,
+            "cannot hold or resume call 3: it is an outgoing call, ringing at the far end, \
+             not a connected call"
+        );
+        let ringing_here =
+            in_state(&calls, CallId(2), Connected, "transfer").expect_err("ringing here");
+        assert!(
+            ringing_here
+                .message
+                .contains("an incoming call, ringing here"),
+            "{}",
+            ringing_here.message
+        );
+        assert_eq!(
+            in_state(&calls, CallId(4), Connected, "hold or resume").map(|c| c.local_hold),
+            Ok(true),
+            "a held call is connected: Hold call=4 resumes it"
+        );
+    }
+
+    #[test]
+    fn a_plain_hold_holds_the_active_call_else_resumes_the_newest_held() {
+        use CallState::Connected;
+        use Direction::{Incoming as In, Outgoing};
+        let calls = [
+            call(1, Outgoing, Connected, true),
+            call(2, In, Connected, false),
+        ];
+        assert_eq!(
+            hold_target(&calls).map(|(c, h)| (c.id.0, h)),
+            Some((2, true))
+        );
+        let calls = [
+            call(1, Outgoing, Connected, true),
+            call(2, In, Connected, true),
+        ];
+        assert_eq!(
+            hold_target(&calls).map(|(c, h)| (c.id.0, h)),
+            Some((2, false))
+        );
+        assert!(hold_target(&[call(1, In, CallState::Incoming, false)]).is_none());
+    }
+
+    /// A phone on loopback with one account (never registering) whose
+    /// numbers go to `domain`, and its server.
+    async fn server(domain: &str) -> (Arc<Server>, PhoneHandle, tokio::task::JoinHandle<()>) {
+        let text = format!(
+            "[Settings]\r\nsourcePort=0\r\naudioInputDevice=null\r\naudioOutputDevice=null\r\n\
+             [Account1]\r\ndomain={domain}\r\nusername=alice\r\n"
+        );
+        let doc = config::IniDocument::parse(text.as_bytes()).expect("test ini");
+        let settings = Settings::from_document(&doc);
+        let (phone, task) = crate::app::start(crate::app::PhoneConfig {
+            settings: settings.clone(),
+            accounts: Account::list(&doc),
+            bind: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            tls_ca: None,
+            behavior: Default::default(),
+        })
+        .await
+        .expect("the phone starts");
+        let server = Server::new(phone.clone(), PathBuf::from("unused.ini"), &settings);
+        (server, phone, task)
+    }
+
+    async fn stop(server: Arc<Server>, phone: PhoneHandle, task: tokio::task::JoinHandle<()>) {
+        server.set_stopping();
+        phone.stop(task).await;
+    }
+
+    #[tokio::test]
+    async fn window_requests_need_an_attached_window() {
+        let (server, phone, task) = server("127.0.0.1:9").await;
+        let mut notices = server.notices();
+        assert!(!server.has_window());
+        for command in [Command::Show, Command::Hide, Command::Minimize] {
+            let reply = server.execute(command.clone()).await;
+            assert_eq!(reply.code, ReplyCode::NothingToActOn.number(), "{command}");
+            assert_eq!(reply.message, HEADLESS);
+        }
+        assert!(
+            notices.try_recv().is_err(),
+            "a refused request is no notice"
+        );
+
+        let mut window = server.attach_window();
+        assert!(server.has_window());
+        let reply = server.execute(Command::Show).await;
+        assert_eq!(
+            (reply.code, reply.message.as_str()),
+            (0, "window shown"),
+            "{reply:?}"
+        );
+        assert_eq!(reply.data["window"], "show");
+        assert_eq!(server.execute(Command::Minimize).await.code, 0);
+        assert_eq!(window.try_recv(), Some(WindowRequest::Show));
+        assert_eq!(window.recv().await, Some(WindowRequest::Minimize));
+        assert_eq!(window.try_recv(), None);
+        assert_eq!(
+            notices.try_recv().ok(),
+            Some(Notice::Window(WindowRequest::Show))
+        );
+        assert_eq!(
+            notices.try_recv().ok(),
+            Some(Notice::Window(WindowRequest::Minimize))
+        );
+
+        // Two windows both hear it; with both gone the phone is headless.
+        let mut second = server.attach_window();
+        assert_eq!(server.execute(Command::Hide).await.code, 0);
+        assert_eq!(window.try_recv(), Some(WindowRequest::Hide));
+        assert_eq!(second.try_recv(), Some(WindowRequest::Hide));
+        drop(window);
+        drop(second);
+        assert!(!server.has_window());
+        assert_eq!(
+            server.execute(Command::Show).await.code,
+            ReplyCode::NothingToActOn.number()
+        );
+        stop(server, phone, task).await;
+    }
+
+    #[tokio::test]
+    async fn every_command_that_changes_something_is_a_notice() {
+        let (server, phone, task) = server("127.0.0.1:9").await;
+        let mut notices = server.notices();
+        let reply = server.execute(Command::Mute).await;
+        assert_eq!(reply.code, 0, "{reply:?}");
+        match notices.try_recv() {
+            Ok(Notice::Executed { command, reply: r }) => {
+                assert_eq!(command, Command::Mute);
+                assert_eq!(r, reply);
+            }
+            other => panic!("no Mute notice: {other:?}"),
+        }
+        assert_eq!(server.execute(Command::Status).await.code, 0);
+        assert!(notices.try_recv().is_err(), "Status changes nothing");
+        let failed = server.execute(Command::Hangup(None)).await;
+        assert_eq!(failed.code, ReplyCode::NothingToActOn.number());
+        assert!(notices.try_recv().is_err(), "nothing was done");
+        assert_eq!(server.execute(Command::SetVolume(30)).await.code, 0);
+        let Ok(Notice::Executed { command, reply }) = notices.try_recv() else {
+            panic!("no SetVolume notice");
+        };
+        assert_eq!(command, Command::SetVolume(30));
+        assert_eq!(reply.data["audio"]["speaker_volume"], 30);
+        // Close too: a window learns the phone stops.
+        assert_eq!(server.execute(Command::Close).await.code, 0);
+        assert!(matches!(
+            notices.try_recv(),
+            Ok(Notice::Executed {
+                command: Command::Close,
+                ..
+            })
+        ));
+        stop(server, phone, task).await;
+    }
+
+    #[tokio::test]
+    async fn a_named_call_is_the_one_acted_on_or_the_reply_says_why_not() {
+        // A far end that never answers: the call stays "being set up".
+        let silent = tokio::net::UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let domain = silent.local_addr().expect("addr").to_string();
+        let (server, phone, task) = server(&domain).await;
+        for command in [
+            Command::Hangup(Some(CallId(77))),
+            Command::Answer(Some(CallId(77))),
+            Command::Reject(Some(CallId(77))),
+            Command::Hold(Some(CallId(77))),
+            Command::Transfer {
+                to: "1002".into(),
+                call: Some(CallId(77)),
+            },
+            Command::SendDtmf {
+                digits: "1".into(),
+                call: Some(CallId(77)),
+            },
+        ] {
+            let reply = server.execute(command.clone()).await;
+            assert_eq!(reply.code, ReplyCode::NothingToActOn.number(), "{command}");
+            assert!(reply.message.contains("no call 77"), "{command}: {reply:?}");
+        }
+        let dialed = server.execute(Command::CallTo("1001".into())).await;
+        assert_eq!(dialed.code, 0, "{dialed:?}");
+        let id = CallId(dialed.data["call"].as_u64().expect("a call id"));
+        for (command, why) in [
+            (Command::Answer(Some(id)), "cannot answer call"),
+            (Command::Reject(Some(id)), "cannot reject call"),
+            (Command::Hold(Some(id)), "cannot hold or resume call"),
+            (
+                Command::Transfer {
+                    to: "1002".into(),
+                    call: Some(id),
+                },
+                "cannot transfer call",
+            ),
+        ] {
+            let reply = server.execute(command.clone()).await;
+            assert_eq!(reply.code, ReplyCode::NothingToActOn.number(), "{command}");
+            assert!(
+                reply.message.contains(why) && reply.message.contains("an outgoing call"),
+                "{command}: {reply:?}"
+            );
+        }
+        // Two calls ring here; naming the newer one acts on it, where a
+        // plain Reject would take the oldest.
+        let to = phone.local_addr();
+        for n in [1, 2] {
+            silent
+                .send_to(
+                    invite(n, silent.local_addr().expect("addr"), to).as_bytes(),
+                    to,
+                )
+                .await
+                .expect("send the INVITE");
+        }
+        let ringing = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let calls = phone.calls().await.expect("calls");
+                let ids: Vec<CallId> = calls
+                    .iter()
+                    .filter(|c| c.state == CallState::Incoming)
+                    .map(|c| c.id)
+                    .collect();
+                if ids.len() == 2 {
+                    return ids;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("two incoming calls");
+        let (first, second) = (ringing[0], ringing[1]);
+        let reply = server.execute(Command::Hold(Some(first))).await;
+        assert_eq!(reply.code, ReplyCode::NothingToActOn.number());
+        assert_eq!(
+            reply.message,
+            format!(
+                "cannot hold or resume call {}: it is an incoming call, ringing here, \
+                 not a connected call",
+                first.0
+            )
+        );
+        let reply = server.execute(Command::Reject(Some(second))).await;
+        assert_eq!(
+            (reply.code, &reply.data["call"]),
+            (0, &Value::from(second.0))
+        );
+        assert_eq!(final_code(&silent, "call-2@test").await, 486);
+        let calls = phone.calls().await.expect("calls");
+        let state = |c: CallId| calls.iter().find(|i| i.id == c).map(|i| i.state);
+        assert_eq!(
+            state(first),
+            Some(CallState::Incoming),
+            "the other still rings"
+        );
+        assert!(matches!(state(second), None | Some(CallState::Ended)));
+        let again = server.execute(Command::Reject(Some(second))).await;
+        assert_eq!(again.code, ReplyCode::NothingToActOn.number());
+        assert!(
+            again
+                .message
+                .starts_with(&format!("call {} has ended", second.0))
+                || again.message.starts_with(&format!("no call {}", second.0)),
+            "{again:?}"
+        );
+        let reply = server.execute(Command::Hangup(Some(first))).await;
+        assert_eq!(reply.code, 0, "{reply:?}");
+        assert_eq!(final_code(&silent, "call-1@test").await, 603);
+        stop(server, phone, task).await;
+    }
+
+    /// An INVITE from `from` to alice at `to`, Call-ID `call-N@test`.
+    fn invite(n: u32, from: std::net::SocketAddr, to: std::net::SocketAddr) -> String {
+        let sdp = format!(
+            "v=0\r\no=- {n} 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 4{n}000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+        );
+        format!(
+            "INVITE sip:alice@{to} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {from};branch=z9hG4bK-test-{n}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:bob@{from}>;tag=bob-{n}\r\n\
+             To: <sip:alice@{to}>\r\n\
+             Call-ID: call-{n}@test\r\n\
+             CSeq: 1 INVITE\r\n\
+             Contact: <sip:bob@{from}>\r\n\
+             Content-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+    }
+
+    /// The first final (>= 200) response `socket` receives for `call_id`.
+    async fn final_code(socket: &tokio::net::UdpSocket, call_id: &str) -> u16 {
+        let mut buf = vec![0u8; 65536];
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let (n, _) = socket.recv_from(&mut buf).await.expect("recv");
+                let text = String::from_utf8_lossy(&buf[..n]);
+                let code = text
+                    .strip_prefix("SIP/2.0 ")
+                    .and_then(|t| t.get(..3))
+                    .and_then(|c| c.parse::<u16>().ok());
+                let ours = text
+                    .lines()
+                    .any(|l| l.to_ascii_lowercase().starts_with("call-id:") && l.contains(call_id));
+                if let (Some(code), true) = (code, ours) {
+                    if code >= 200 {
+                        return code;
+                    }
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no final response for {call_id}"))
+    }
+
+    #[test]
+    fn the_server_is_driven_from_another_thread_through_a_handle() {
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let runtime = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async {
+                let (server, phone, task) = server("127.0.0.1:9").await;
+                let _ = ready_tx.send((tokio::runtime::Handle::current(), server.clone()));
+                server.stop_requested().await;
+                stop(server, phone, task).await;
+            });
+        });
+        let (handle, server): (tokio::runtime::Handle, Arc<Server>) =
+            ready_rx.recv().expect("the phone started");
+        let run = |command: Command| {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let server = server.clone();
+            // What a window does: spawn the command, wait off the runtime.
+            handle.spawn(async move {
+                let _ = tx.send(server.execute(command).await);
+            });
+            rx.blocking_recv().expect("a reply")
+        };
+        assert_eq!(run(Command::Mute).data["audio"]["muted"], true);
+        assert_eq!(run(Command::Close).code, 0);
+        runtime.join().expect("the runtime thread ends");
     }
 
     #[test]
