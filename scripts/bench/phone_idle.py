@@ -11,8 +11,10 @@ phone's socket to the INVITE arriving at a UDP socket of this script
 (median and max of DIALS dials; each call is cancelled by `Hangup`).
 
 The windowed phone (`msipphone --config INI`, no --headless) runs under
-Xvfb with a private D-Bus session bus for its tray icon, after the headless
-one has stopped; it is measured WINDOW_SETTLE seconds after its start. Its
+Xvfb with a private D-Bus session bus and a tray (gtk-sni-tray-standalone
+with its StatusNotifierWatcher, as scripts/ui-screenshot), so its tray icon
+is up as on a desktop, after the headless one has stopped; it is measured
+WINDOW_SETTLE seconds after its start. Its
 OpenGL is Mesa's: under Xvfb the llvmpipe software rasteriser (swrast_dri.so
 with libLLVM), whose mapped libraries are reported apart (gl_libs_rss_kb);
 the driver's heap (JIT code, framebuffers) is in the anonymous part.
@@ -154,14 +156,41 @@ def start_xvfb(work):
 
 
 def start_session_bus(work):
-    """A private D-Bus session bus (the tray icon's); returns (proc, address)."""
+    """A private D-Bus session bus (the tray icon's); returns (proc, address).
+    Its own config: Debian's session.conf would start the accessibility bus
+    on demand, which would outlive the run."""
     path = os.path.join(work, "bus")
+    conf = os.path.join(work, "bus.conf")
+    with open(conf, "w") as f:
+        f.write(f"""<busconfig><type>session</type><listen>unix:path={path}</listen>
+<auth>EXTERNAL</auth><policy context="default"><allow send_destination="*" eavesdrop="true"/>
+<allow eavesdrop="true"/><allow own="*"/></policy></busconfig>
+""")
     log = open(os.path.join(work, "dbus.log"), "w")
-    proc = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
-                             f"--address=unix:path={path}"],
+    proc = subprocess.Popen(["dbus-daemon", f"--config-file={conf}", "--nofork", "--nopidfile"],
                             stdout=log, stderr=log, start_new_session=True)
     wait_for(lambda: os.path.exists(path), 10, "dbus-daemon's socket")
     return proc, f"unix:path={path}"
+
+
+def start_tray(work, display, bus):
+    """A tray on the screen's bottom: gtk-sni-tray-standalone, a
+    StatusNotifierItem host, with its own watcher; once the host is known."""
+    env = dict(os.environ, DISPLAY=display, DBUS_SESSION_BUS_ADDRESS=bus, NO_AT_BRIDGE="1")
+    log = open(os.path.join(work, "tray.log"), "w")
+    proc = subprocess.Popen(["gtk-sni-tray-standalone", "--watcher", "--bottom", "--size", "32"],
+                            stdout=log, stderr=log, env=env, start_new_session=True)
+
+    def host_registered():
+        out = subprocess.run(["dbus-send", "--session", "--print-reply",
+                              "--dest=org.kde.StatusNotifierWatcher", "/StatusNotifierWatcher",
+                              "org.freedesktop.DBus.Properties.Get",
+                              "string:org.kde.StatusNotifierWatcher",
+                              "string:IsStatusNotifierHostRegistered"],
+                             env=env, capture_output=True, text=True)
+        return "boolean true" in out.stdout
+    wait_for(host_registered, 15, "the tray's host to register with its watcher")
+    return proc
 
 
 def ctl_status(binary, env):
@@ -366,6 +395,7 @@ def main():
         procs.append(xvfb)
         bus_proc, bus = start_session_bus(work)
         procs.append(bus_proc)
+        procs.append(start_tray(work, display, bus))
         windowed = start_windowed(binary, work, kam_port, display, bus)
         procs.append(windowed)
         win = measure("msipphone (window, Xvfb)", windowed.pid, binary, settle=WINDOW_SETTLE)

@@ -469,10 +469,11 @@ fn microsips_command_line_starts_the_phone_when_none_runs() {
     assert_eq!(profile.run(&["-hangupall"]).status.code(), Some(6));
     assert_eq!(profile.run(&["/exit"]).status.code(), Some(0));
     assert_eq!(profile.run(&["/frobnicate"]).status.code(), Some(2));
-    // `msipphone /i:INI sip:...` becomes the phone and calls.
+    // `msipphone /i:INI sip:...` becomes the phone and calls (without a
+    // window here: the tests have no display).
     let ini = format!("/i:{}", profile.ini().display());
     let target = uas.uri("service");
-    let mut phone = profile.start(&[&ini, &target]);
+    let mut phone = profile.start(&["--headless", &ini, &target]);
     let call = profile.wait_status("the call from the command line", |s| {
         calls(s).into_iter().find(|c| c["state"] == "connected")
     });

@@ -197,8 +197,7 @@ fn an_incoming_call_pops_up_named_from_the_contacts_and_is_answered() {
     step_until(&mut h, "the first status", |h| h.state().status().is_some());
     let target = rig.sip_addr();
     // sipp calls, waits 3 s after our 200 OK, then hangs up.
-    let caller =
-        std::thread::spawn(move || Sipp::call(target, "alice", Duration::from_secs(3)));
+    let caller = std::thread::spawn(move || Sipp::call(target, "alice", Duration::from_secs(3)));
     step_until(&mut h, "the incoming-call popup", |h| {
         h.query_by_label("Incoming call").is_some()
     });
@@ -229,11 +228,13 @@ fn an_incoming_call_pops_up_named_from_the_contacts_and_is_answered() {
 }
 
 #[test]
-fn what_ctl_does_shows_at_once_and_a_pasted_number_is_cleaned() {
-    let (rig, window) = Rig::start(&direct_account("127.0.0.1:9"), None);
+fn what_ctl_does_shows_at_once_and_a_pasted_number_is_cleaned_and_dialled_by_enter() {
+    let uas = Sipp::uas();
+    let (rig, window) = Rig::start(&direct_account(&uas.addr().to_string()), None);
     let mut h = harness(window);
     step_until(&mut h, "the first status", |h| h.state().status().is_some());
-    let mute_state = |h: &Harness<'static, PhoneApp>| h.get_by_label("Mute").accesskit_node().toggled();
+    let mute_state =
+        |h: &Harness<'static, PhoneApp>| h.get_by_label("Mute").accesskit_node().toggled();
     assert_eq!(mute_state(&h), Some(egui::accesskit::Toggled::False));
     // `ctl Mute`: the same Server::execute the socket calls.
     let reply = rig.ctl(Command::Mute);
@@ -259,6 +260,125 @@ fn what_ctl_does_shows_at_once_and_a_pasted_number_is_cleaned() {
         h.get_by_label("Number").value().as_deref(),
         Some("+15551234567")
     );
+    // Enter dials it.
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "the call Enter placed, connected", |h| {
+        only_call(h).is_some_and(|(state, remote)| {
+            state == CallPhase::Connected && remote.starts_with("sip:+15551234567@")
+        })
+    });
+    h.get_by_label("Hang up").click();
+    step_until(&mut h, "no call", no_calls);
     drop(h);
+    uas.wait().assert_success("sipp UAS called by Enter");
     drop(rig);
+}
+
+/// `msipphone ARGS` for a profile in `dir` (its own runtime folder, so its
+/// control channel is the test's), with no display.
+fn msipphone_without_display(dir: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(e2e::bin("msipphone"));
+    cmd.args(args)
+        .env("XDG_RUNTIME_DIR", dir.join("run"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("MSIPPHONE_LOG");
+    cmd
+}
+
+/// Runs it to the end, bounded.
+fn run_bounded(mut cmd: std::process::Command) -> std::process::Output {
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("msipphone runs");
+    let pid = child.id();
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match wait.recv_timeout(WAIT) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            // SAFETY: kill has no memory preconditions; the pid is our child's.
+            unsafe { libc_kill(pid as i32, 9) };
+            panic!("msipphone did not exit within {WAIT:?}");
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+#[test]
+fn without_a_display_the_window_says_why_and_a_running_phone_is_asked_to_show() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("run")).expect("runtime dir");
+    std::fs::set_permissions(
+        dir.path().join("run"),
+        std::fs::Permissions::from_mode(0o700),
+    )
+    .expect("chmod");
+    let ini = dir.path().join("microsip.ini");
+    let text = format!(
+        "[Settings]\r\nsourcePort={}\r\naudioInputDevice=null\r\naudioOutputDevice=null\r\n[Account1]\r\ndomain=127.0.0.1:9\r\nusername=alice\r\n",
+        free_port()
+    );
+    std::fs::write(&ini, e2e::utf16le_bom(&text)).expect("ini");
+    let ini = ini.to_string_lossy().into_owned();
+    for args in [vec!["--config", ini.as_str()], vec![&*format!("/i:{ini}")]] {
+        let out = run_bounded(msipphone_without_display(dir.path(), &args));
+        let stderr = e2e::stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(
+                "cannot open the window: no display (DISPLAY and WAYLAND_DISPLAY are unset); run msipphone --headless"
+            ),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            !dir.path().join("run/msipphone/ctl.sock").exists(),
+            "no phone was left running"
+        );
+    }
+    // A headless phone runs: `msipphone` again asks it to show its window,
+    // and it has none.
+    let mut phone = msipphone_without_display(dir.path(), &["--headless", "--config", &ini])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the headless phone starts");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = run_bounded(msipphone_without_display(dir.path(), &["ctl", "Status"]));
+        if status.status.code() == Some(0) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the headless phone never answered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let again = run_bounded(msipphone_without_display(dir.path(), &[]));
+    assert_eq!(again.status.code(), Some(3), "{}", e2e::stderr(&again));
+    assert!(
+        e2e::stderr(&again).contains("no window"),
+        "{}",
+        e2e::stderr(&again)
+    );
+    let close = run_bounded(msipphone_without_display(dir.path(), &["ctl", "Close"]));
+    assert_eq!(close.status.code(), Some(0), "{}", e2e::stderr(&close));
+    let deadline = Instant::now() + WAIT;
+    while phone.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = phone.kill();
+            panic!("the headless phone did not stop on Close");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

@@ -1,8 +1,8 @@
 //! [`PhoneApp`]: the main window, compact like MicroSIP's. From the top:
 //! the accounts and their registration (the active one marked), the tabs
 //! (Dialer with the number entry, keypad and calls; Contacts; History;
-//! Messages) and the Settings button, and a status line with the last
-//! reply's message. Ringing calls pop up over it.
+//! Messages), and a status line with the last reply's message and the
+//! Settings button. Ringing calls pop up over it.
 //!
 //! Everything the user does becomes a [`UiAction`]; commands go through
 //! the [`CoreLink`] to the same [`crate::control::server::Server`] `ctl`
@@ -208,7 +208,7 @@ impl PhoneApp {
     fn accounts(&self, ui: &mut egui::Ui) {
         ui.add_space(2.0);
         let Some(status) = &self.status else {
-            ui.weak("starting…");
+            ui.weak("starting");
             return;
         };
         if status.accounts.is_empty() {
@@ -222,7 +222,9 @@ impl PhoneApp {
                     "failed" => ui.visuals().error_fg_color,
                     _ => ui.visuals().weak_text_color(),
                 };
-                ui.colored_label(colour, "●");
+                // A dot in the state's colour (drawn: the fonts have no bullet).
+                let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
+                ui.painter().circle_filled(dot.center(), 4.0, colour);
                 let aor = egui::RichText::new(&account.aor);
                 ui.label(if active { aor.strong() } else { aor });
                 ui.label(account.describe());
@@ -244,11 +246,6 @@ impl PhoneApp {
             if unread > 0 {
                 ui.colored_label(ui.visuals().warn_fg_color, format!("{unread} new"));
             }
-            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                if ui.button("Settings").clicked() {
-                    self.settings.open();
-                }
-            });
         });
     }
 
@@ -291,19 +288,30 @@ impl PhoneApp {
             .ui(ui, self.status.as_ref(), self.contacts.contacts(), actions);
     }
 
-    fn status_line(&self, ui: &mut egui::Ui) {
+    /// The last reply's message, and the Settings button beside it.
+    fn status_line(&mut self, ui: &mut egui::Ui) {
         ui.add_space(2.0);
-        match &self.line {
-            Some(line) if line.error => {
-                ui.colored_label(ui.visuals().error_fg_color, &line.text);
-            }
-            Some(line) => {
-                ui.label(&line.text);
-            }
-            None => {
-                ui.weak("ready");
-            }
-        }
+        ui.horizontal(|ui| {
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if ui.button("Settings").clicked() {
+                    self.settings.open();
+                }
+                ui.with_layout(
+                    egui::Layout::left_to_right(egui::Align::Center),
+                    |ui| match &self.line {
+                        Some(line) if line.error => {
+                            ui.colored_label(ui.visuals().error_fg_color, &line.text);
+                        }
+                        Some(line) => {
+                            ui.label(&line.text);
+                        }
+                        None => {
+                            ui.weak("ready");
+                        }
+                    },
+                );
+            });
+        });
         ui.add_space(2.0);
     }
 

@@ -19,17 +19,31 @@ pub const KEYS: [[char; 3]; 4] = [
 /// pages), a `sip:` URI or user name keeps its text. `Err` says why it
 /// cannot be dialled.
 pub fn clean_number(typed: &str) -> Result<String, String> {
-    let plain: String = typed
-        .chars()
+    target("Dial", plain_text(typed)).map_err(|e| e.to_string())
+}
+
+/// What a paste into the number entry inserts: a phone number cleaned
+/// (so the field never shows what cannot be dialled, nor characters the
+/// window's font lacks), anything else as plain text.
+pub fn clean_paste(pasted: &str) -> String {
+    let plain = plain_text(pasted);
+    match target("Dial", plain.clone()) {
+        Ok(clean) => clean,
+        Err(_) => plain.trim().to_owned(),
+    }
+}
+
+/// The no-break and thin spaces and the dashes word processors and web
+/// pages put into numbers, and line breaks, as plain ASCII.
+fn plain_text(text: &str) -> String {
+    text.chars()
         .map(|c| match c {
-            // No-break and thin spaces, and the dashes word processors make.
             '\u{a0}' | '\u{2007}' | '\u{2009}' | '\u{202f}' => ' ',
             '\u{2010}'..='\u{2015}' | '\u{2212}' => '-',
-            '\r' | '\n' => ' ',
+            '\r' | '\n' | '\t' => ' ',
             c => c,
         })
-        .collect();
-    target("Dial", plain).map_err(|e| e.to_string())
+        .collect()
 }
 
 /// The number entry: a text field labelled "Number" (Enter dials) and the
@@ -38,17 +52,22 @@ pub fn number_entry(ui: &mut egui::Ui, number: &mut String) -> Option<Result<Str
     let mut dial = false;
     ui.horizontal(|ui| {
         let label = ui.label("Number");
-        let pasted = ui.input(|i| i.events.iter().any(|e| matches!(e, egui::Event::Paste(_))));
+        let id = egui::Id::unique("msipphone number entry");
+        // A pasted number goes in cleaned, so what is dialled is what shows.
+        if ui.memory(|m| m.has_focus(id)) {
+            ui.input_mut(|i| {
+                for event in &mut i.events {
+                    if let egui::Event::Paste(text) = event {
+                        *text = clean_paste(text);
+                    }
+                }
+            });
+        }
         let field = egui::TextEdit::singleline(number)
+            .id(id)
             .hint_text("number or SIP address")
             .desired_width(ui.available_width() - 60.0);
         let response = ui.add(field).labelled_by(label.id);
-        // A pasted number shows cleaned at once, so what is dialled is visible.
-        if pasted && response.changed() {
-            if let Ok(clean) = clean_number(number) {
-                *number = clean;
-            }
-        }
         if response.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
             dial = true;
             response.request_focus();
@@ -102,6 +121,13 @@ mod tests {
         }
         // Blanks in what is not a phone number: no guessing.
         assert!(clean_number("030 / 1234").is_err());
+    }
+
+    #[test]
+    fn a_paste_is_cleaned_when_it_is_a_number() {
+        assert_eq!(clean_paste("+1 (555) 123\u{2011}4567\n"), "+15551234567");
+        assert_eq!(clean_paste(" sip:bob@pbx "), "sip:bob@pbx");
+        assert_eq!(clean_paste("call me\u{a0}maybe"), "call me maybe");
     }
 
     #[test]

@@ -20,10 +20,10 @@ pub mod window;
 pub mod window_prefs;
 
 pub use action::UiAction;
-/// The egui the window is drawn with, for the tests that drive it.
-pub use eframe::egui;
 pub use app::PhoneApp;
 pub use chat::ChatPanel;
 pub use contacts::ContactsPanel;
+/// The egui the window is drawn with, for the tests that drive it.
+pub use eframe::egui;
 pub use history::HistoryPanel;
 pub use settings::SettingsDialog;
