@@ -192,9 +192,13 @@ fn a_number_typed_with_dashes_is_called_and_hung_up() {
 #[test]
 fn an_incoming_call_pops_up_named_from_the_contacts_and_is_answered() {
     let contacts = "<?xml version=\"1.0\"?>\r\n<contacts>\r\n<contact name=\"Sam Sipp\" number=\"sipp\" firstname=\"\" lastname=\"\" phone=\"\" mobile=\"\" email=\"\" address=\"\" city=\"\" state=\"\" zip=\"\" comment=\"\" id=\"\" info=\"\" presence=\"0\" starred=\"0\" directory=\"0\"/>\r\n</contacts>\r\n";
-    let (rig, window) = Rig::start(&direct_account("127.0.0.1"), Some(contacts));
+    let account = format!("{}label=Front desk\r\n", direct_account("127.0.0.1"));
+    let (rig, window) = Rig::start(&account, Some(contacts));
     let mut h = harness(window);
-    step_until(&mut h, "the first status", |h| h.state().status().is_some());
+    // MicroSIP's caption: the account's label, not its address.
+    step_until(&mut h, "the account's label", |h| {
+        h.query_by_label("Front desk").is_some()
+    });
     let target = rig.sip_addr();
     // sipp calls, waits 3 s after our 200 OK, then hangs up.
     let caller = std::thread::spawn(move || Sipp::call(target, "alice", Duration::from_secs(3)));

@@ -6,6 +6,8 @@
 //! Without it the lane says so and passes (a plain `cargo test` on a machine
 //! without Wine); with it every step must pass. One prefix serves every step
 //! (booting one takes seconds), so the steps run in order in one test.
+//! The window (`msipphone.exe` without `--headless`) needs an X server:
+//! its test boots a prefix of its own on a private Xvfb display.
 
 use std::ffi::OsStr;
 use std::io::{Read, Seek, SeekFrom};
@@ -45,10 +47,19 @@ struct Lane {
     wine: PathBuf,
     prefix: tempfile::TempDir,
     bin_dir: PathBuf,
+    /// The X display Wine's programs open their windows on; none: headless.
+    display: Option<String>,
 }
 
 impl Lane {
+    /// A lane without a display (every window-less step).
     fn start(wine: PathBuf) -> Self {
+        Self::start_on(wine, None)
+    }
+
+    /// A lane whose programs, `wineboot` first (its desktop window and
+    /// system tray), open their windows on the X `display`.
+    fn start_on(wine: PathBuf, display: Option<String>) -> Self {
         assert!(
             wine.exists(),
             "MSIPPROV_WINE={} does not exist",
@@ -59,6 +70,7 @@ impl Lane {
             wine,
             prefix: tempfile::tempdir().expect("a temporary folder"),
             bin_dir,
+            display,
         };
         // A persistent wineserver (until Drop's `wineserver -k`) keeps the
         // prefix's services up between steps: each step then takes a fraction
@@ -98,6 +110,9 @@ impl Lane {
             .env_remove("WAYLAND_DISPLAY")
             .env_remove("MSIPPROV_LOG")
             .env_remove("MSIPPROV_TEST_FAULT");
+        if let Some(display) = &self.display {
+            cmd.env("DISPLAY", display);
+        }
         cmd
     }
 

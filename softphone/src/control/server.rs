@@ -23,6 +23,7 @@
 //! carries too. `Show`, `Hide` and `Minimize` go to the window attached by
 //! [`Server::attach_window`]; without one (headless) they answer 3.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -75,6 +76,9 @@ pub struct Server {
     /// `Show`/`Hide`/`Minimize`; its receivers are the attached windows
     /// (none: headless), so no separate count can drift from the truth.
     window: broadcast::Sender<WindowRequest>,
+    /// `[AccountN] label`, what people call each account (MicroSIP's
+    /// caption); read at start and by `Reload`.
+    labels: RwLock<BTreeMap<AccountId, String>>,
 }
 
 impl Server {
@@ -92,7 +96,35 @@ impl Server {
             stopping,
             notices,
             window,
+            labels: RwLock::new(BTreeMap::new()),
         })
+        .with_labels_from_ini()
+    }
+
+    /// Reads the account labels from the ini; an unreadable file only
+    /// means no labels (the phone itself was started from a good copy).
+    fn with_labels_from_ini(self: Arc<Self>) -> Arc<Self> {
+        if let Ok(bytes) = std::fs::read(&self.ini) {
+            if let Ok(doc) = config::IniDocument::parse(&bytes) {
+                self.set_labels(&Account::list(&doc));
+            }
+        }
+        self
+    }
+
+    fn set_labels(&self, accounts: &[Account]) {
+        let labels = accounts
+            .iter()
+            .filter(|a| !a.keys.label.trim().is_empty())
+            .map(|a| (a.number, a.keys.label.trim().to_owned()))
+            .collect();
+        if let Ok(mut slot) = self.labels.write() {
+            *slot = labels;
+        }
+    }
+
+    fn label(&self, account: AccountId) -> Option<String> {
+        self.labels.read().ok()?.get(&account).cloned()
     }
 
     /// Every [`Notice`] from now on: one after each command carried out
@@ -406,7 +438,8 @@ impl Server {
                     .find(|a| a.id == id)
                     .map(|a| a.aor())
                     .unwrap_or_default();
-                let mut value = serde_json::json!({ "account": id, "aor": aor });
+                let mut value =
+                    serde_json::json!({ "account": id, "aor": aor, "label": self.label(id) });
                 if let (Some(map), Ok(serde_json::Value::Object(reg))) =
                     (value.as_object_mut(), serde_json::to_value(&state))
                 {
@@ -486,10 +519,9 @@ impl Server {
         let mut phone = self
             .phone()
             .ok_or_else(|| Reply::new(ReplyCode::Stopping, "the phone is stopping"))?;
-        let report = phone
-            .reload_accounts(&Account::list(&doc))
-            .await
-            .map_err(failed)?;
+        let accounts = Account::list(&doc);
+        let report = phone.reload_accounts(&accounts).await.map_err(failed)?;
+        self.set_labels(&accounts);
         let settings = Settings::from_document(&doc);
         let account = pick_account(&phone, &settings);
         if let Ok(mut slot) = self.phone.write() {

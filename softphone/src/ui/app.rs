@@ -225,8 +225,11 @@ impl PhoneApp {
                 // A dot in the state's colour (drawn: the fonts have no bullet).
                 let (dot, _) = ui.allocate_exact_size(egui::vec2(10.0, 10.0), egui::Sense::hover());
                 ui.painter().circle_filled(dot.center(), 4.0, colour);
-                let aor = egui::RichText::new(&account.aor);
-                ui.label(if active { aor.strong() } else { aor });
+                let caption = egui::RichText::new(account.label.as_deref().unwrap_or(&account.aor));
+                let caption = ui.label(if active { caption.strong() } else { caption });
+                if account.label.is_some() {
+                    caption.on_hover_text(&account.aor);
+                }
                 ui.label(account.describe());
                 if active && status.accounts.len() > 1 {
                     ui.weak("(active)");

@@ -89,6 +89,9 @@ pub struct AccountStatus {
     /// `sip:user@domain`.
     #[serde(default)]
     pub aor: String,
+    /// `[AccountN] label`: the caption MicroSIP shows instead of the AOR.
+    #[serde(default)]
+    pub label: Option<String>,
     /// `unregistered`, `registering`, `registered` or `failed`.
     #[serde(default)]
     pub registration: String,
