@@ -18,6 +18,7 @@ use crate::backup::{self, BackupError};
 use crate::busy::{running_phones, RunningPhone};
 use crate::fsutil::{FsError, Transaction};
 use crate::merge::{self, Mode};
+use crate::new_folder::{self, NewFolder, NewFolderError};
 use crate::policy::{Policy, PolicyError, RuleSeverity, Violation};
 use crate::render::{self, RenderError};
 use crate::state::{self, State};
@@ -84,6 +85,11 @@ pub enum ApplyError {
     /// Saving the backup failed.
     #[error(transparent)]
     Backup(#[from] BackupError),
+    /// Something is where a new profile folder was to go (made by someone
+    /// else since the plan, or a file); nothing was written. Plan again to
+    /// merge into a folder.
+    #[error("{} is in the way of the new profile folder; nothing was written", .0.display())]
+    Appeared(PathBuf),
 }
 
 impl ApplyError {
@@ -225,6 +231,8 @@ pub struct Plan {
     state_old: Option<Vec<u8>>,
     state_new: Vec<u8>,
     locks_changed: bool,
+    /// The target folder did not exist when the plan was made.
+    fresh: bool,
 }
 
 impl Plan {
@@ -432,6 +440,7 @@ pub fn plan_with_vars(
         state_old,
         state_new: state.to_bytes(),
         locks_changed,
+        fresh,
     })
 }
 
@@ -476,10 +485,38 @@ pub fn commit(plan: &Plan, force: bool) -> Result<Committed, ApplyError> {
 /// backups; still one transaction with the state. The files are not
 /// flushed one by one: the caller calls
 /// [`crate::fsutil::sync_file_system`] once after the last commit.
+///
+/// A plan for a profile folder that did not exist is written as a whole
+/// new folder ([`NewFolder`]): it appears complete or not at all. If the
+/// folder appeared since the plan was made, nothing is written and the
+/// error is [`ApplyError::Appeared`]: plan again, to merge.
 pub fn commit_staging(plan: &Plan) -> Result<Committed, ApplyError> {
+    if plan.fresh && new_folder::SUPPORTED {
+        return commit_new_folder(plan);
+    }
     let state = (plan.state_old.as_deref() != Some(plan.state_new.as_slice()))
         .then_some((plan.state_path.as_path(), plan.state_new.as_slice()));
     write_files(&plan.target, &plan.files, state, false)
+}
+
+/// Writes a fresh plan's files and state into a [`NewFolder`].
+fn commit_new_folder(plan: &Plan) -> Result<Committed, ApplyError> {
+    let mut folder = NewFolder::create(&plan.target)?;
+    for file in &plan.files {
+        // The ini may hold a plain password until MicroSIP encrypts it.
+        folder.write(
+            Path::new(&file.file_name()),
+            &file.new,
+            file.kind == FileKind::Ini,
+        )?;
+    }
+    // The plan's state path, relative to the target.
+    folder.write(&state::path(Path::new("")), &plan.state_new, true)?;
+    folder.commit().map_err(|e| match e {
+        NewFolderError::Exists(path) => ApplyError::Appeared(path),
+        NewFolderError::Fs(e) => ApplyError::Fs(e),
+    })?;
+    Ok(Committed::default())
 }
 
 /// The one way files reach a target (apply and `check --fix`): busy check,

@@ -272,6 +272,15 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
         })
         .collect();
 
+    // Staging folders a killed run left beside the profiles go first.
+    let parents: std::collections::BTreeSet<&Path> = planned
+        .iter()
+        .filter_map(|(_, dir)| dir.as_ref().ok()?.parent())
+        .collect();
+    for parent in parents {
+        crate::new_folder::remove_stale_staging(&opts.out.join(parent));
+    }
+
     let work = |(row, dir): &(UserRow, Result<PathBuf, String>)| {
         let report = match dir {
             Err(e) => failed(row, None, e.clone()),
@@ -326,12 +335,20 @@ fn render_row(
     };
     let result = crate::vars::resolve_row(&set.manifest, shared, &sets)
         .map_err(apply::ApplyError::from)
-        .and_then(|vars| apply::plan_with_vars(set, policy, &apply_opts, &vars))
-        .and_then(|plan| {
-            // Bulk output is a staging tree, not a live profile: no busy check,
-            // no backups (a first render has nothing to back up anyway).
-            apply::commit_staging(&plan)?;
-            Ok(plan.changes())
+        .and_then(|vars| {
+            // Bulk output is a staging tree, not a live profile: no busy
+            // check, no backups (a first render has nothing to back up).
+            let plan = apply::plan_with_vars(set, policy, &apply_opts, &vars)?;
+            match apply::commit_staging(&plan) {
+                // Made by someone else meanwhile: merge into what is there.
+                Err(apply::ApplyError::Appeared(_)) => {
+                    let plan = apply::plan_with_vars(set, policy, &apply_opts, &vars)?;
+                    apply::commit_staging(&plan)?;
+                    Ok(plan.changes())
+                }
+                Err(e) => Err(e),
+                Ok(_) => Ok(plan.changes()),
+            }
         });
     match result {
         Ok(changed) => RowReport {

@@ -228,7 +228,7 @@ pub fn write_atomic(target: &Path, bytes: &[u8], private: bool) -> Result<(), Fs
     tx.commit()
 }
 
-fn parent_dir(path: &Path) -> &Path {
+pub(crate) fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -237,7 +237,7 @@ fn parent_dir(path: &Path) -> &Path {
 
 /// `.<name>.msipprov-<pid>-<n>.tmp` beside the target: same folder, so the
 /// rename never crosses file systems; hidden and clearly ours.
-fn temp_path(target: &Path) -> PathBuf {
+pub(crate) fn temp_path(target: &Path) -> PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = target
@@ -290,7 +290,7 @@ fn give_to_owner_of(file: &File, folder: &fs::Metadata) -> io::Result<()> {
 /// anyway (then a chown is a wasted system call per file: bulk writes
 /// hundreds of thousands).
 #[cfg(unix)]
-fn owned_by_us(meta: &fs::Metadata) -> bool {
+pub(crate) fn owned_by_us(meta: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
     static US: std::sync::OnceLock<(u32, u32)> = std::sync::OnceLock::new();
     // SAFETY: geteuid and getegid cannot fail and touch no memory.
@@ -315,7 +315,7 @@ fn read_existing(target: &Path) -> io::Result<Option<(Vec<u8>, fs::Metadata)>> {
 /// Creates `dir` and its missing parents, each owned like the folder it is
 /// created in (so `.msipprov` in a user's profile is the user's, even when
 /// root made it). Returns the folder's metadata.
-fn ensure_dir(dir: &Path) -> io::Result<fs::Metadata> {
+pub(crate) fn ensure_dir(dir: &Path) -> io::Result<fs::Metadata> {
     if let Ok(meta) = fs::metadata(dir) {
         if meta.is_dir() {
             return Ok(meta);
@@ -354,7 +354,7 @@ fn give_to_owner_of(_: &File, _: &fs::Metadata) -> io::Result<()> {
     Ok(())
 }
 
-fn create_new(path: &Path, private: bool) -> io::Result<File> {
+pub(crate) fn create_new(path: &Path, private: bool) -> io::Result<File> {
     let mut options = OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

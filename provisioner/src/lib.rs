@@ -15,6 +15,7 @@ pub mod handlers;
 pub mod keys;
 pub mod lint;
 pub mod merge;
+pub mod new_folder;
 pub mod policy;
 pub mod remote;
 pub mod render;
