@@ -269,8 +269,25 @@ pub fn plan_with_vars(
     opts: &ApplyOptions,
     vars: &vars::Vars,
 ) -> Result<Plan, ApplyError> {
+    plan_with_vars_known(set, policy, opts, vars, opts.target.is_dir())
+}
+
+/// [`plan_with_vars`] when the caller knows already whether the target
+/// folder exists (bulk lists the output folder once instead of asking for
+/// every profile). If it turns out to exist after all, writing the plan
+/// fails without touching it ([`ApplyError::Appeared`]).
+pub fn plan_with_vars_known(
+    set: &TemplateSet,
+    policy: &Policy,
+    opts: &ApplyOptions,
+    vars: &vars::Vars,
+    target_exists: bool,
+) -> Result<Plan, ApplyError> {
     let rendered = render::render(set, vars)?;
-    let problems = render::check(&rendered, set);
+    // Built once: checked, then merged.
+    let rendered_doc =
+        IniDocument::from_text(softphone::config::Encoding::Utf16LeBom, &rendered.ini);
+    let problems = render::check_parsed(&rendered, &rendered_doc, set);
     if problems.iter().any(Diagnostic::is_error) {
         return Err(ApplyError::Invalid(problems));
     }
@@ -281,7 +298,7 @@ pub fn plan_with_vars(
     let state_path = state::path(&target);
     // A profile folder that does not exist yet holds nothing to read (the
     // common case of a bulk rollout: one check instead of three misses).
-    let fresh = !target.is_dir();
+    let fresh = !target_exists;
     let read_optional = |path: &Path| {
         if fresh {
             Ok(None)
@@ -307,8 +324,6 @@ pub fn plan_with_vars(
         (Some(bytes), Mode::Replace) => IniDocument::parse(bytes).ok(),
         (None, _) => None,
     };
-    let rendered_doc =
-        IniDocument::from_text(softphone::config::Encoding::Utf16LeBom, &rendered.ini);
     let merged =
         merge::merge_ini(existing.as_ref(), &rendered_doc, opts.mode, &state).map_err(|e| {
             ApplyError::Existing {
@@ -318,7 +333,12 @@ pub fn plan_with_vars(
         })?;
     merge::record_ini(&mut state, &rendered_doc, &vars.secrets());
     let mut merged = merged;
-    let enforced = policy.apply(&mut merged.doc, &mut state, &rendered_doc);
+    // An empty policy changes nothing: the document is not copied for it.
+    let enforced = if policy.is_empty() {
+        0
+    } else {
+        policy.apply(merged.doc.to_mut(), &mut state, &rendered_doc)
+    };
     let mut notes = Vec::new();
     if enforced > 0 {
         notes.push(format!("{enforced} key(s) set by policy"));
@@ -368,8 +388,9 @@ pub fn plan_with_vars(
     // What we write must be what the phone reads: check the merged file too,
     // unless it is, line for line and in the same encoding, the rendered
     // file checked above (which had no errors, or we would have stopped).
-    let same_as_rendered = merged.doc.encoding() == softphone::config::Encoding::Utf16LeBom
-        && merged.doc.to_text() == rendered.ini;
+    let same_as_rendered = matches!(merged.doc, std::borrow::Cow::Borrowed(_))
+        || (merged.doc.encoding() == softphone::config::Encoding::Utf16LeBom
+            && merged.doc.to_text() == rendered.ini);
     let merged_problems = if same_as_rendered {
         Vec::new()
     } else {

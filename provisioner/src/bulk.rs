@@ -272,19 +272,36 @@ pub fn run(opts: &BulkOptions, tick: &(dyn Fn() + Sync)) -> Result<Vec<RowReport
         })
         .collect();
 
-    // Staging folders a killed run left beside the profiles go first.
-    let parents: std::collections::BTreeSet<&Path> = planned
-        .iter()
-        .filter_map(|(_, dir)| dir.as_ref().ok()?.parent())
-        .collect();
-    for parent in parents {
-        crate::new_folder::remove_stale_staging(&opts.out.join(parent));
+    // Each folder the profiles go in is listed once: which profiles exist
+    // already (to merge into), and staging folders a killed run left.
+    let mut scans: HashMap<&Path, Option<crate::new_folder::Scan>> = HashMap::new();
+    for (_, dir) in &planned {
+        if let Some(parent) = dir.as_ref().ok().and_then(|d| d.parent()) {
+            scans.entry(parent).or_insert_with(|| {
+                let folder = opts.out.join(parent);
+                crate::new_folder::scan(&folder)
+                    .map_err(|e| tracing::warn!("cannot list {}: {e}", folder.display()))
+                    .ok()
+            });
+        }
     }
+    let exists = |dir: &Path| -> Option<bool> {
+        let scan = scans.get(dir.parent()?)?.as_ref()?;
+        Some(scan.folders.contains(dir.file_name()?))
+    };
 
     let work = |(row, dir): &(UserRow, Result<PathBuf, String>)| {
         let report = match dir {
             Err(e) => failed(row, None, e.clone()),
-            Ok(dir) => render_row(&set, &policy, opts, &shared, row, &opts.out.join(dir)),
+            Ok(dir) => render_row(
+                &set,
+                &policy,
+                opts,
+                &shared,
+                row,
+                &opts.out.join(dir),
+                exists(dir),
+            ),
         };
         tick();
         report
@@ -322,6 +339,7 @@ fn render_row(
     shared: &SharedVars,
     row: &UserRow,
     dir: &Path,
+    exists: Option<bool>,
 ) -> RowReport {
     let sets: Vec<String> = row.values.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let apply_opts = ApplyOptions {
@@ -338,7 +356,12 @@ fn render_row(
         .and_then(|vars| {
             // Bulk output is a staging tree, not a live profile: no busy
             // check, no backups (a first render has nothing to back up).
-            let plan = apply::plan_with_vars(set, policy, &apply_opts, &vars)?;
+            let plan = match exists {
+                Some(exists) => {
+                    apply::plan_with_vars_known(set, policy, &apply_opts, &vars, exists)?
+                }
+                None => apply::plan_with_vars(set, policy, &apply_opts, &vars)?,
+            };
             match apply::commit_staging(&plan) {
                 // Made by someone else meanwhile: merge into what is there.
                 Err(apply::ApplyError::Appeared(_)) => {

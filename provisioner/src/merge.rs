@@ -5,6 +5,8 @@
 //! user's audio devices, window positions, `[Calls]`, `[Dialed]`). Edits go
 //! through [`IniDocument::set`], which rewrites one line in place.
 
+use std::borrow::Cow;
+
 use softphone::config::{Contact, ContactList, Encoding, IniDocument, IniError, Password};
 
 use crate::state::{contact_id, key_id, State};
@@ -22,9 +24,10 @@ pub enum Mode {
 
 /// The merged ini and what the merge noticed.
 #[derive(Debug, Clone)]
-pub struct IniMerge {
-    /// The document to write.
-    pub doc: IniDocument,
+pub struct IniMerge<'a> {
+    /// The document to write: the rendered one itself when the merge
+    /// changes nothing in it (a fresh profile; not copied).
+    pub doc: Cow<'a, IniDocument>,
     /// `Section/key` of passwords left as MicroSIP encrypted them, because
     /// the template's password is the one written before.
     pub kept_encrypted: Vec<String>,
@@ -41,12 +44,12 @@ fn is_password(section: &str, key: &str) -> bool {
 
 /// Merges `rendered` into `existing` (or into nothing, in replace mode or
 /// when there is no file yet).
-pub fn merge_ini(
+pub fn merge_ini<'a>(
     existing: Option<&IniDocument>,
-    rendered: &IniDocument,
+    rendered: &'a IniDocument,
     mode: Mode,
     state: &State,
-) -> Result<IniMerge, IniError> {
+) -> Result<IniMerge<'a>, IniError> {
     let mut doc = match (mode, existing) {
         (Mode::Merge, Some(doc)) => doc.clone(),
         // Nothing to merge into, and the rendered text is already what
@@ -54,7 +57,7 @@ pub fn merge_ini(
         // (every fresh profile of a bulk rollout).
         _ if builds_itself(rendered) => {
             return Ok(IniMerge {
-                doc: rendered.clone(),
+                doc: Cow::Borrowed(rendered),
                 kept_encrypted: Vec::new(),
                 converted_from: None,
             })
@@ -87,7 +90,7 @@ pub fn merge_ini(
         doc.set_encoding(Encoding::Utf16LeBom);
     }
     Ok(IniMerge {
-        doc,
+        doc: Cow::Owned(doc),
         kept_encrypted,
         converted_from,
     })
@@ -244,7 +247,11 @@ mod tests {
             match (merged, built) {
                 (Ok(merged), Ok(built)) => {
                     assert_eq!(merged.doc.to_bytes(), built.to_bytes(), "{text:?}");
-                    assert_eq!(builds_itself(&rendered), merged.doc == rendered, "{text:?}");
+                    assert_eq!(
+                        builds_itself(&rendered),
+                        *merged.doc == rendered,
+                        "{text:?}"
+                    );
                 }
                 (Err(_), Err(_)) => assert!(!builds_itself(&rendered), "{text:?}"),
                 (merged, built) => panic!("{text:?}: {merged:?} vs {built:?}"),
@@ -284,7 +291,7 @@ mod tests {
             "[Account1]\r\ndomain=d\r\npassword={ENCRYPTED}\r\n"
         ));
         let merged = merge_ini(Some(&after_microsip), &rendered, Mode::Merge, &state).unwrap();
-        assert_eq!(merged.doc, after_microsip, "nothing to write");
+        assert_eq!(*merged.doc, after_microsip, "nothing to write");
         assert_eq!(merged.kept_encrypted, vec!["Account1/password"]);
         let changed = ini("[Account1]\r\ndomain=d\r\npassword=n3w\r\n");
         let merged = merge_ini(Some(&after_microsip), &changed, Mode::Merge, &state).unwrap();

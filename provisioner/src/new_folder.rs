@@ -12,9 +12,11 @@
 //!
 //! Staging folders are named like the transaction's temporary files,
 //! `.<name>.msipprov-<pid>-<n>.tmp` ([`crate::fsutil::is_temp_file`]); a
-//! process killed mid-way leaves one behind, which
-//! [`remove_stale_staging`] removes once that process is gone.
+//! process killed mid-way leaves one behind, which [`scan`] removes once
+//! that process is gone.
 
+use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -279,35 +281,55 @@ fn rename_no_replace(_: &Path, _: &Path) -> io::Result<()> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// Removes from `parent` the staging folders that processes no longer
-/// running left behind (killed mid-way). A staging folder of a running
-/// process is left alone: it is about to be renamed or removed. Returns
-/// how many were removed.
-pub fn remove_stale_staging(parent: &Path) -> usize {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return 0; // no folder yet: nothing left behind
+/// What [`scan`] found in a folder.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The names of the folders in it (symbolic links to folders included),
+    /// staging folders excluded.
+    pub folders: HashSet<OsString>,
+    /// How many staging folders of processes no longer running it removed.
+    pub removed: usize,
+}
+
+/// Lists the folders in `parent` (one pass instead of asking for each
+/// profile whether it exists) and removes the staging folders that
+/// processes no longer running left behind (killed mid-way). A staging
+/// folder of a running process is left alone: it is about to be renamed or
+/// removed. A `parent` that does not exist holds nothing.
+pub fn scan(parent: &Path) -> io::Result<Scan> {
+    let mut scan = Scan::default();
+    let entries = match fs::read_dir(parent) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(scan),
+        Err(e) => return Err(e),
     };
-    let mut removed = 0;
-    for entry in entries.flatten() {
+    for entry in entries {
+        let entry = entry?;
         let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(staging_pid) else {
-            continue;
-        };
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) || process_runs(pid) {
-            continue;
-        }
-        match fs::remove_dir_all(entry.path()) {
-            Ok(()) => {
-                tracing::info!(
-                    "removed {}, left by an interrupted run",
-                    entry.path().display()
-                );
-                removed += 1;
+        let kind = entry.file_type()?;
+        match name.to_str().and_then(staging_pid) {
+            Some(pid) if kind.is_dir() => {
+                if process_runs(pid) {
+                    continue;
+                }
+                match fs::remove_dir_all(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(
+                            "removed {}, left by an interrupted run",
+                            entry.path().display()
+                        );
+                        scan.removed += 1;
+                    }
+                    Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+                }
             }
-            Err(e) => tracing::warn!("cannot remove {}: {e}", entry.path().display()),
+            _ if kind.is_dir() || (kind.is_symlink() && entry.path().is_dir()) => {
+                scan.folders.insert(name);
+            }
+            _ => {}
         }
     }
-    removed
+    Ok(scan)
 }
 
 /// The process id in a staging folder's name `.<name>.msipprov-<pid>-<n>.tmp`.
@@ -473,7 +495,12 @@ mod tests {
         fs::create_dir(dir.path().join("carol")).unwrap();
         let file = format!(".x.msipprov-{dead}-0.tmp");
         fs::write(dir.path().join(&file), b"a file").unwrap();
-        assert_eq!(remove_stale_staging(dir.path()), 1);
+        let found = scan(dir.path()).unwrap();
+        assert_eq!(found.removed, 1);
+        assert_eq!(
+            found.folders.into_iter().collect::<Vec<_>>(),
+            vec![OsString::from("carol")]
+        );
         assert_eq!(
             listing(dir.path()),
             vec![
@@ -482,7 +509,8 @@ mod tests {
                 "carol".to_owned()
             ]
         );
-        assert_eq!(remove_stale_staging(&dir.path().join("none")), 0);
+        let none = scan(&dir.path().join("none")).unwrap();
+        assert!(none.folders.is_empty() && none.removed == 0);
         assert_eq!(staging_pid(".a.b.msipprov-12-3.tmp"), Some(12));
         assert_eq!(staging_pid("a.msipprov-12-3.tmp"), None);
         assert_eq!(staging_pid(".a.msipprov-x-3.tmp"), None);

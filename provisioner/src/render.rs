@@ -23,7 +23,6 @@
 //!
 //! The rendered text gets CRLF line ends, as MicroSIP writes its files.
 
-use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::path::PathBuf;
 
@@ -32,7 +31,6 @@ use minijinja::value::ValueKind;
 use minijinja::{
     AutoEscape, Environment, Error, ErrorKind, Output, State, UndefinedBehavior, Value,
 };
-use serde_json::Value as Json;
 use softphone::config::encoding::Encoding;
 use softphone::config::{
     account, settings, validate_document, Account, ContactList, Diagnostic, IniDocument, Settings,
@@ -241,30 +239,6 @@ fn escape_xml(text: &str) -> Result<String, Error> {
     Ok(out)
 }
 
-/// Converts the variables to template values.
-fn to_value(json: &Json) -> Value {
-    match json {
-        Json::Null => Value::from(()),
-        Json::Bool(b) => Value::from(*b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                Value::from(i)
-            } else if let Some(u) = n.as_u64() {
-                Value::from(u)
-            } else {
-                Value::from(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Json::String(s) => Value::from(s.as_str()),
-        Json::Array(items) => Value::from(items.iter().map(to_value).collect::<Vec<_>>()),
-        Json::Object(map) => Value::from(
-            map.iter()
-                .map(|(k, v)| (k.clone(), to_value(v)))
-                .collect::<BTreeMap<String, Value>>(),
-        ),
-    }
-}
-
 /// The text between the first pair of backticks of a minijinja detail
 /// (`` `server` is undefined ``).
 fn backticked(detail: &str) -> Option<&str> {
@@ -375,7 +349,7 @@ fn crlf(text: &str) -> String {
 /// before showing them.
 pub fn render(set: &TemplateSet, vars: &Vars) -> Result<Rendered, RenderError> {
     let env = set.compiled();
-    let ctx = to_value(vars.value());
+    let ctx = vars.template_context();
     let ini = render_one(env, set.ini_template(), &ctx)?;
     let contacts = match set.contacts_template() {
         Some(file) => Some(render_one(env, file, &ctx)?),
@@ -395,11 +369,18 @@ fn rendered_name(file: &str, template: &TemplateFile) -> PathBuf {
 /// `[AccountN]` key MicroSIP does not read. Every diagnostic names the
 /// rendered file and its template. Any error means nothing may be written.
 pub fn check(rendered: &Rendered, set: &TemplateSet) -> Vec<Diagnostic> {
-    let ini_name = rendered_name(INI_FILE_NAME, set.ini_template());
     // The text as the UTF-16 LE file it is written as: the document read
     // from those bytes is the one built from the text.
     let doc = IniDocument::from_text(Encoding::Utf16LeBom, &rendered.ini);
-    let mut found = validate_document(&doc);
+    check_parsed(rendered, &doc, set)
+}
+
+/// [`check`] with the rendered ini already built as a document, `doc`
+/// (`IniDocument::from_text(Encoding::Utf16LeBom, &rendered.ini)`: apply
+/// goes on with it, so it is built once).
+pub fn check_parsed(rendered: &Rendered, doc: &IniDocument, set: &TemplateSet) -> Vec<Diagnostic> {
+    let ini_name = rendered_name(INI_FILE_NAME, set.ini_template());
+    let mut found = validate_document(doc);
     {
         for section in doc.all_sections() {
             let known: fn(&str) -> bool = if section.name.eq_ignore_ascii_case(settings::SECTION) {
@@ -487,6 +468,53 @@ mod tests {
 
     fn no_vars() -> Vars {
         json_vars(serde_json::json!({}))
+    }
+
+    #[test]
+    fn a_rows_values_are_laid_over_the_shared_ones() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("v.json");
+        std::fs::write(
+            &file,
+            r#"{"user": "file", "server": "pbx", "account": {"label": "x", "id": 7}}"#,
+        )
+        .unwrap();
+        let manifest = Manifest::parse("", "m", "m").unwrap();
+        let shared = crate::vars::resolve_shared(
+            &manifest,
+            &VarSources {
+                files: vec![file],
+                env: vec![("HOME".into(), "/home/u".into())],
+                ..VarSources::default()
+            },
+        )
+        .unwrap();
+        let s = set(
+            "[Settings]\nx={{ user }} {{ server }} {{ env.HOME }} {{ account.label | default('-') }}\n",
+            None,
+        );
+        let row = |sets: &[&str]| {
+            let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+            let vars = crate::vars::resolve_row(&manifest, &shared, &sets).unwrap();
+            let text = render(&s, &vars).unwrap().ini;
+            // The merged tree says the same as the layers.
+            assert_eq!(vars.get("user"), vars.value().get("user"));
+            text
+        };
+        assert_eq!(row(&["user=row"]), "[Settings]\r\nx=row pbx /home/u x\r\n");
+        // A top-level value replaces a table whole; a dotted one merges.
+        assert_eq!(
+            row(&["account=plain"]),
+            "[Settings]\r\nx=file pbx /home/u -\r\n"
+        );
+        assert_eq!(
+            row(&["account.label=y", "env.HOME=/h"]),
+            "[Settings]\r\nx=file pbx /h y\r\n"
+        );
+        assert_eq!(
+            row(&["user=a", "user=b"]),
+            "[Settings]\r\nx=b pbx /home/u x\r\n"
+        );
     }
 
     #[test]
@@ -823,7 +851,7 @@ mod tests {
             ContactList::parse(rendered.contacts.as_deref().unwrap().as_bytes()).unwrap();
         let expected = vars
             .get("directory")
-            .and_then(Json::as_array)
+            .and_then(serde_json::Value::as_array)
             .map(Vec::len)
             .unwrap();
         assert_eq!(contacts.contacts.len(), expected);

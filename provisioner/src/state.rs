@@ -76,16 +76,9 @@ pub fn contact_id(number: &str, name: &str) -> String {
 impl State {
     /// A fresh state with a new random salt.
     pub fn new() -> Self {
-        let mut salt = [0u8; 16];
-        // Without OS randomness, a fixed salt still hides the secret from
-        // anyone without the file; it only loses protection against
-        // precomputed tables, so it is not worth failing a logon over.
-        if getrandom::fill(&mut salt).is_err() {
-            tracing::warn!("no OS randomness; using a fixed salt for secret hashes");
-        }
         Self {
             version: FORMAT_VERSION,
-            salt: hex::encode(salt),
+            salt: hex::encode(new_salt()),
             secrets: BTreeMap::new(),
             written: BTreeMap::new(),
             contacts: Vec::new(),
@@ -237,6 +230,37 @@ fn read_policy_name(file: &Path) -> String {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default()
     })
+}
+
+/// A new random salt. The OS is asked for randomness once per process;
+/// each salt is SHA-256 of that seed and a counter (bulk makes tens of
+/// thousands of states: one system call each would be a tenth of its
+/// work). SHA-256 keyed by a secret seed gives salts as unpredictable as
+/// the seed and distinct for every call.
+fn new_salt() -> [u8; 16] {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static SEED: OnceLock<[u8; 32]> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let seed = SEED.get_or_init(|| {
+        let mut seed = [0u8; 32];
+        // Without OS randomness, a fixed seed still hides the secret from
+        // anyone without the file; it only loses protection against
+        // precomputed tables, so it is not worth failing a logon over.
+        if getrandom::fill(&mut seed).is_err() {
+            tracing::warn!("no OS randomness; using a fixed salt for secret hashes");
+        }
+        seed
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let digest = Sha256::new()
+        .chain_update(b"msipprov salt\0")
+        .chain_update(seed)
+        .chain_update(n.to_le_bytes())
+        .finalize();
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&digest[..16]);
+    salt
 }
 
 impl Default for State {

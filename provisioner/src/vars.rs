@@ -34,6 +34,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value as Json};
 
@@ -59,21 +60,77 @@ pub fn process_env() -> Vec<(String, String)> {
 }
 
 /// The merged, checked variables of one render.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// A bulk row usually only sets a few top-level values over what every row
+/// shares: those are kept as a layer over the shared values (no copy of
+/// the environment per row), and [`Vars::value`] builds the merged tree
+/// only when asked.
+#[derive(Debug, Clone)]
 pub struct Vars {
-    value: Json,
+    /// What `own` is laid over; `None`: `own` is the whole tree.
+    shared: Option<SharedVars>,
+    /// The whole tree, or the top-level values laid over `shared`.
+    own: Json,
+    /// The merged tree, built on first use when layered.
+    merged: OnceLock<Json>,
     secrets: Vec<String>,
+}
+
+impl PartialEq for Vars {
+    fn eq(&self, other: &Self) -> bool {
+        self.value() == other.value() && self.secrets == other.secrets
+    }
 }
 
 impl Vars {
     /// All variables, as a JSON object (with the `env` table).
     pub fn value(&self) -> &Json {
-        &self.value
+        match &self.shared {
+            None => &self.own,
+            Some(shared) => self.merged.get_or_init(|| {
+                let mut merged = shared.0.json.clone();
+                if let (Json::Object(map), Json::Object(own)) = (&mut merged, &self.own) {
+                    for (key, value) in own {
+                        map.insert(key.clone(), value.clone());
+                    }
+                }
+                merged
+            }),
+        }
     }
 
     /// The value at a dotted path (`account.server`).
     pub fn get(&self, path: &str) -> Option<&Json> {
-        get_path(&self.value, &path.split('.').collect::<Vec<_>>())
+        self.lookup(&path.split('.').collect::<Vec<_>>())
+    }
+
+    /// The value at `path`, from the layers (nothing is merged).
+    fn lookup(&self, path: &[&str]) -> Option<&Json> {
+        let Some(shared) = &self.shared else {
+            return get_path(&self.own, path);
+        };
+        let (first, rest) = path.split_first()?;
+        match self.own.get(*first) {
+            // A top-level value of the row replaces the shared one whole.
+            Some(own) => get_path(own, rest),
+            None => get_path(&shared.0.json, path),
+        }
+    }
+
+    /// The variables as the template engine's context. The shared values
+    /// are converted once for all rows; a row converts its own.
+    pub fn template_context(&self) -> minijinja::Value {
+        match &self.shared {
+            None => to_template_value(&self.own),
+            Some(shared) => {
+                let base = shared
+                    .0
+                    .context
+                    .get_or_init(|| to_template_value(&shared.0.json));
+                // The later map wins, as a top-level `set_path` would.
+                minijinja::value::merge_maps([base.clone(), to_template_value(&self.own)])
+            }
+        }
     }
 
     /// The non-empty values of the variables declared `secret = true` (each
@@ -87,6 +144,31 @@ impl Vars {
         self.secrets.iter().fold(text.to_owned(), |acc, secret| {
             acc.replace(secret.as_str(), MASK)
         })
+    }
+}
+
+/// Converts variables to template values.
+pub(crate) fn to_template_value(json: &Json) -> minijinja::Value {
+    use minijinja::Value;
+    match json {
+        Json::Null => Value::from(()),
+        Json::Bool(b) => Value::from(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Value::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Value::from(u)
+            } else {
+                Value::from(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => Value::from(s.as_str()),
+        Json::Array(items) => Value::from(items.iter().map(to_template_value).collect::<Vec<_>>()),
+        Json::Object(map) => Value::from(
+            map.iter()
+                .map(|(k, v)| (k.clone(), to_template_value(v)))
+                .collect::<std::collections::BTreeMap<String, Value>>(),
+        ),
     }
 }
 
@@ -219,7 +301,14 @@ pub fn resolve(manifest: &Manifest, sources: &VarSources) -> Result<Vars, VarsEr
 /// environment, `--vars` files), resolved once for the run; see
 /// [`resolve_row`].
 #[derive(Debug, Clone)]
-pub struct SharedVars(Json);
+pub struct SharedVars(Arc<Shared>);
+
+#[derive(Debug)]
+struct Shared {
+    json: Json,
+    /// `json` as template values, converted on first use.
+    context: OnceLock<minijinja::Value>,
+}
 
 /// Resolves the sources but `sets`: defaults < env < files.
 pub fn resolve_shared(manifest: &Manifest, sources: &VarSources) -> Result<SharedVars, VarsError> {
@@ -251,7 +340,10 @@ pub fn resolve_shared(manifest: &Manifest, sources: &VarSources) -> Result<Share
         let table = read_vars_file(path)?;
         merge(&mut merged, Json::Object(table));
     }
-    Ok(SharedVars(merged))
+    Ok(SharedVars(Arc::new(Shared {
+        json: merged,
+        context: OnceLock::new(),
+    })))
 }
 
 /// The variables of one run (or one bulk row): `shared`, then `sets`
@@ -261,18 +353,46 @@ pub fn resolve_row(
     shared: &SharedVars,
     sets: &[String],
 ) -> Result<Vars, VarsError> {
-    let mut merged = shared.0.clone();
+    let mut parsed = Vec::with_capacity(sets.len());
     for arg in sets {
-        let (path, value) = parse_set(manifest, arg)?;
-        let path: Vec<&str> = path.iter().map(String::as_str).collect();
-        set_path(&mut merged, &path, value);
+        parsed.push(parse_set(manifest, arg)?);
     }
+    // Top-level values that replace what is there (not tables, which merge
+    // deeply, nor nulls, which remove) are laid over the shared values;
+    // anything else is merged into a copy.
+    let layered = parsed
+        .iter()
+        .all(|(path, value)| path.len() == 1 && !value.is_object() && !value.is_null());
+    let vars = if layered {
+        let own: Map<String, Json> = parsed
+            .into_iter()
+            .filter_map(|(mut path, value)| Some((path.pop()?, value)))
+            .collect();
+        Vars {
+            shared: Some(shared.clone()),
+            own: Json::Object(own),
+            merged: OnceLock::new(),
+            secrets: Vec::new(),
+        }
+    } else {
+        let mut merged = shared.0.json.clone();
+        for (path, value) in parsed {
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            set_path(&mut merged, &path, value);
+        }
+        Vars {
+            shared: None,
+            own: merged,
+            merged: OnceLock::new(),
+            secrets: Vec::new(),
+        }
+    };
 
     let mut missing = Vec::new();
     let mut invalid = Vec::new();
     let mut secrets = Vec::new();
     for spec in &manifest.variables {
-        let value = get_path(&merged, &spec.path()).filter(|v| !v.is_null());
+        let value = vars.lookup(&spec.path()).filter(|v| !v.is_null());
         let Some(value) = value else {
             if spec.required {
                 missing.push(MissingVar {
@@ -305,10 +425,7 @@ pub fn resolve_row(
     secrets.retain(|s| !s.is_empty());
     secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     secrets.dedup();
-    Ok(Vars {
-        value: merged,
-        secrets,
-    })
+    Ok(Vars { secrets, ..vars })
 }
 
 fn is_empty(value: &Json) -> bool {
