@@ -400,13 +400,12 @@ impl IniDocument {
 
     /// Whether `[section]` exists (case-insensitive).
     pub fn has_section(&self, section: &str) -> bool {
-        self.first_section.contains_key(fold(section).as_ref())
+        with_folded(section, |name| self.first_section.contains_key(name))
     }
 
     fn section_index(&self, section: &str) -> Option<&SectionIndex> {
-        self.first_section
-            .get(fold(section).as_ref())
-            .and_then(|&i| self.sections.get(i))
+        with_folded(section, |name| self.first_section.get(name).copied())
+            .and_then(|i| self.sections.get(i))
     }
 
     /// The value of `key` in `section` as written (trimmed, quotes kept).
@@ -437,10 +436,8 @@ impl IniDocument {
     }
 
     fn key_line_index(&self, section: &str, key: &str) -> Option<usize> {
-        self.section_index(section)?
-            .keys
-            .get(fold(key).as_ref())
-            .copied()
+        let keys = &self.section_index(section)?.keys;
+        with_folded(key, |key| keys.get(key).copied())
     }
 
     /// The entries of the first `[section]`, in file order, duplicates
@@ -590,7 +587,26 @@ impl IniDocument {
 /// A name as the index keys it: lower-cased, as Windows compares profile
 /// names without regard to case. ASCII names (nearly all) take the fast
 /// path, and lower-case ones are not copied.
-fn fold(name: &str) -> std::borrow::Cow<'_, str> {
+/// Calls `f` with [`fold`]`(name)`, folded on the stack when it is short
+/// ASCII (every lookup of a mixed-case name like `registerRefresh` would
+/// otherwise allocate).
+fn with_folded<R>(name: &str, f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = [0u8; 64];
+    match buf.get_mut(..name.len()) {
+        Some(folded) if name.is_ascii() => {
+            folded.copy_from_slice(name.as_bytes());
+            folded.make_ascii_lowercase();
+            // ASCII in, ASCII out.
+            match std::str::from_utf8(folded) {
+                Ok(folded) => f(folded),
+                Err(_) => f(&fold(name)),
+            }
+        }
+        _ => f(&fold(name)),
+    }
+}
+
+pub(crate) fn fold(name: &str) -> std::borrow::Cow<'_, str> {
     if !name.is_ascii() {
         std::borrow::Cow::Owned(name.to_lowercase())
     } else if name.bytes().any(|b| b.is_ascii_uppercase()) {

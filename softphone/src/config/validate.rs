@@ -8,7 +8,7 @@ use super::account::{self, Account, ACCOUNT_KEYS};
 use super::calls::{CallRecord, CALLS_SECTION, DIALED_SECTION, MAX_CALL_KEY, MAX_DIALED_KEY};
 use super::contacts::ContactList;
 use super::diagnostic::{Diagnostic, Severity};
-use super::document::{Entry, IniDocument, LineKind};
+use super::document::{fold, Entry, IniDocument, LineKind};
 use super::encoding::{DecodeError, Encoding};
 use super::kind::{detect_kind, FileKind};
 use super::schema::{self, KeySpec};
@@ -180,20 +180,21 @@ fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_duplicate_keys(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>) {
-    let mut first: HashMap<String, usize> = HashMap::new();
+    let mut first: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
     for &Entry { key, line, .. } in entries {
-        match first.get(&key.to_lowercase()) {
-            Some(first_line) => out.push(
+        match first.entry(fold(key)) {
+            std::collections::hash_map::Entry::Occupied(first_line) => out.push(
                 Diagnostic::error(
                     line,
                     format!(
-                        "duplicate key (first at line {first_line}); MicroSIP reads only the first"
+                        "duplicate key (first at line {}); MicroSIP reads only the first",
+                        first_line.get()
                     ),
                 )
                 .with_key(Some(section), key),
             ),
-            None => {
-                first.insert(key.to_lowercase(), line);
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(line);
             }
         }
     }
@@ -208,7 +209,7 @@ fn check_keys(
 ) {
     let mut seen = std::collections::HashSet::new();
     for &Entry { key, value, line } in entries {
-        if !seen.insert(key.to_lowercase()) {
+        if !seen.insert(fold(key)) {
             continue; // a duplicate: reported already, and MicroSIP never reads it
         }
         let Some(spec) = schema::find(table, key) else {
@@ -321,8 +322,11 @@ fn check_accounts(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
         if n == 0 {
             continue;
         }
-        let account = Account::from_document(doc, n);
-        if account.as_ref().is_some_and(|a| !a.is_valid()) {
+        // The accounts MicroSIP loads (1..=loaded) are valid: no need to
+        // read them again.
+        let invalid =
+            n as usize > loaded && Account::from_document(doc, n).is_some_and(|a| !a.is_valid());
+        if invalid {
             out.push(
                 Diagnostic::warning(line, "domain is empty, so MicroSIP ignores this account (and every account after it)")
                     .with_key(Some(name), "domain"),
