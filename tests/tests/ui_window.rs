@@ -190,6 +190,39 @@ fn a_number_typed_with_dashes_is_called_and_hung_up() {
 }
 
 #[test]
+fn hanging_up_a_call_nobody_answers_ends_it_at_once() {
+    // A far end that takes the INVITE and never says a word: no 100, so
+    // the CANCEL must wait (RFC 3261 §9.1), but the user's call ends now.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("silent peer");
+    let addr = silent.local_addr().expect("address");
+    let (rig, window) = Rig::start(&direct_account(&addr.to_string()), None);
+    let mut h = harness(window);
+    step_until(&mut h, "the first status", |h| h.state().status().is_some());
+    h.get_by_label("Number").focus();
+    h.step();
+    h.get_by_label("Number").type_text("1234");
+    h.step();
+    h.get_by_label("Call").click();
+    step_until(&mut h, "the call being placed", |h| only_call(h).is_some());
+    let hung_up = Instant::now();
+    h.get_by_label("Hang up").click();
+    step_until(&mut h, "no call", no_calls);
+    assert!(
+        hung_up.elapsed() < Duration::from_secs(5),
+        "the call stayed {:?} after Hang up",
+        hung_up.elapsed()
+    );
+    let mut buf = [0u8; 4096];
+    silent
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let (n, _) = silent.recv_from(&mut buf).expect("the INVITE arrived");
+    assert!(buf[..n].starts_with(b"INVITE "));
+    drop(h);
+    drop(rig);
+}
+
+#[test]
 fn an_incoming_call_pops_up_named_from_the_contacts_and_is_answered() {
     let contacts = "<?xml version=\"1.0\"?>\r\n<contacts>\r\n<contact name=\"Sam Sipp\" number=\"sipp\" firstname=\"\" lastname=\"\" phone=\"\" mobile=\"\" email=\"\" address=\"\" city=\"\" state=\"\" zip=\"\" comment=\"\" id=\"\" info=\"\" presence=\"0\" starred=\"0\" directory=\"0\"/>\r\n</contacts>\r\n";
     let account = format!("{}label=Front desk\r\n", direct_account("127.0.0.1"));

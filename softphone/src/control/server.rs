@@ -456,7 +456,11 @@ impl Server {
                 value
             })
             .collect();
-        let calls = phone.calls().await.map_err(failed)?;
+        // An ended call may linger in the user agent while its last
+        // transaction finishes (a BYE's answer, a CANCEL waiting for a
+        // 1xx); for the user it is gone.
+        let mut calls = phone.calls().await.map_err(failed)?;
+        calls.retain(|c| c.state != CallState::Ended);
         let audio = phone.audio_controls();
         let mut media = Vec::with_capacity(calls.len());
         for c in &calls {

@@ -15,10 +15,11 @@
 //!   our 200 arrives (media already starts when the 200 is sent, if the
 //!   INVITE carried the offer); `answered_at` is the time of the 200.
 //!   Without an ACK within 64·T1 we send BYE and end with 408.
-//! - Hanging up before any 1xx queues the CANCEL (RFC 3261 §9.1); the call
-//!   stays in `Calling` until the CANCEL's INVITE ends (487, a 2xx that is
-//!   ACKed and BYEd, or timeout) and then ends as 487 `Canceled`, not by
-//!   the remote side.
+//! - Hanging up before any 1xx queues the CANCEL (RFC 3261 §9.1) and ends
+//!   the call at once as 487 `Canceled`, not by the remote side: the user
+//!   hung up. The INVITE transaction goes on in the ended call until its
+//!   final response: a 1xx gets the queued CANCEL, a 2xx is ACKed and
+//!   BYEd, a 401/407 is not answered with credentials.
 //! - [`UaEvent::CallEnded`] is the only event at the end ([`Call::state`]
 //!   is then `Ended`). The call may still have transactions running (a
 //!   BYE waiting for its answer or a digest retry); [`Call::is_ended`]
@@ -381,7 +382,17 @@ impl Call {
         let Some(out) = self.pending.remove(&tx) else {
             return;
         };
-        if (code == 401 || code == 407) && self.retry_with_credentials(&out, &response, ctx) {
+        // A challenge to an INVITE the user already hung up is not
+        // answered: retrying would only place the call to cancel it.
+        let hung_up = out.purpose == Purpose::Invite
+            && self
+                .uac
+                .as_ref()
+                .is_some_and(|u| u.cancel != CancelState::None);
+        if (code == 401 || code == 407)
+            && !hung_up
+            && self.retry_with_credentials(&out, &response, ctx)
+        {
             return;
         }
         match out.purpose {

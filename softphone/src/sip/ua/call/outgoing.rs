@@ -192,6 +192,11 @@ impl Call {
             self.send_cancel(ctx);
         } else {
             uac.cancel = CancelState::Queued;
+            // The user hung up: for them the call is over now, not when a
+            // silent far end's INVITE times out 32 s later. The INVITE
+            // transaction goes on (the call is not dropped while it is
+            // pending): a 1xx still gets its CANCEL, a 2xx its ACK and BYE.
+            self.end(487, "Canceled", false, ctx);
         }
     }
 

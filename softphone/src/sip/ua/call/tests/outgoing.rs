@@ -239,7 +239,13 @@ fn cancel_before_any_1xx_waits_for_it() {
     let invite = dial(&mut a);
     a.with(|c, ctx| c.hangup(ctx)).expect("hang up");
     assert!(a.sent().is_empty(), "§9.1: no CANCEL before a 1xx");
-    assert_eq!(a.call().state(), CallState::Calling);
+    // For the user the call is over at once; the INVITE goes on.
+    assert_eq!(a.call().state(), CallState::Ended);
+    assert_eq!(
+        ended(&a.events()),
+        Some((487, "Canceled".to_owned(), false))
+    );
+    assert!(!a.call().is_ended(), "the INVITE transaction still runs");
     a.receive(reply(&invite, 180, Some("b1"), "", ""), PEER);
     let cancel = only_request(&a.sent(), Method::Cancel);
     assert_eq!(
@@ -250,7 +256,58 @@ fn cancel_before_any_1xx_waits_for_it() {
     a.receive(reply(&invite, 487, Some("b1"), "", ""), PEER);
     let events = a.events();
     assert!(!states(&events).contains(&CallState::Ringing));
-    assert_eq!(ended(&events), Some((487, "Canceled".to_owned(), false)));
+    assert_eq!(ended(&events), None, "CallEnded comes once");
+    assert!(a.call().is_ended());
+}
+
+#[test]
+fn a_2xx_after_hanging_up_before_any_1xx_is_acked_and_byed() {
+    let mut a = alice(false);
+    let invite = dial(&mut a);
+    a.with(|c, ctx| c.hangup(ctx)).expect("hang up");
+    assert_eq!(
+        ended(&a.events()),
+        Some((487, "Canceled".to_owned(), false))
+    );
+    a.receive(
+        reply(&invite, 200, Some("b1"), CONTACT, &peer_sdp("sendrecv")),
+        PEER,
+    );
+    let sent = a.sent();
+    let _ = only_request(&sent, Method::Ack);
+    let bye = only_request(&sent, Method::Bye);
+    let events = a.events();
+    assert_eq!(ended(&events), None, "CallEnded comes once");
+    assert!(!states(&events).contains(&CallState::Connected));
+    a.receive(reply(&bye, 200, None, "", ""), PEER);
+    assert!(a.call().is_ended());
+}
+
+#[test]
+fn a_challenge_after_hanging_up_before_any_1xx_is_not_answered() {
+    let mut a = alice(false);
+    let invite = dial(&mut a);
+    a.with(|c, ctx| c.hangup(ctx)).expect("hang up");
+    let _ = a.events();
+    a.receive(
+        reply(
+            &invite,
+            407,
+            Some("p1"),
+            "Proxy-Authenticate: Digest realm=\"pbx\", nonce=\"n1\"\r\n",
+            "",
+        ),
+        PEER,
+    );
+    let sent = a.sent();
+    assert!(
+        !sent
+            .iter()
+            .any(|m| matches!(m, SipMessage::Request(r) if r.method == Method::Invite)),
+        "no INVITE with credentials for a call the user hung up"
+    );
+    assert_eq!(ended(&a.events()), None, "CallEnded comes once");
+    assert!(a.call().is_ended());
 }
 
 #[test]
