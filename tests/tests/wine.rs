@@ -643,6 +643,12 @@ fn schemes(json: &Value) -> &Vec<Value> {
         .unwrap_or_else(|| panic!("no schemes in {json:#}"))
 }
 
+/// Cargo's target folder (where scripts/test builds the .exe files).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| e2e::workspace().join("target"), PathBuf::from)
+}
+
 /// Builds both binaries for Windows (the same command as scripts/test, so
 /// normally nothing to do) and the `bcryptprimitives.dll` stand-in beside
 /// them (see tests/wine/bcryptprimitives.c); returns their folder.
@@ -661,9 +667,7 @@ fn build_windows_binaries() -> PathBuf {
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the Windows binaries failed");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| e2e::workspace().join("target"), PathBuf::from);
-    let dir = target.join(WINDOWS_TARGET).join("debug");
+    let dir = target_dir().join(WINDOWS_TARGET).join("debug");
     for exe in ["msipprov.exe", "msipphone.exe"] {
         assert!(
             dir.join(exe).is_file(),
@@ -685,4 +689,312 @@ fn build_windows_binaries() -> PathBuf {
         assert!(status.success(), "building {} failed", dll.display());
     }
     dir
+}
+
+/// The window under Wine: `msipphone.exe` without `--headless` on a
+/// private Xvfb display (Wine's X11 driver, Mesa's OpenGL for eframe's
+/// glow renderer). Unix only, as Wine and Xvfb are.
+#[cfg(unix)]
+mod window {
+    use std::io::BufRead;
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// What the test runs besides Wine, and the Debian package of each.
+    const X_TOOLS: [(&str, &str); 4] = [
+        ("Xvfb", "xvfb"),
+        ("xwininfo", "x11-utils"),
+        ("import", "imagemagick"),
+        ("convert", "imagemagick"),
+    ];
+    /// Wine is slow to open a program's first window; a hang fails.
+    const WINDOW_TIMEOUT: Duration = Duration::from_secs(60);
+    /// From `ctl Close` to the process's exit.
+    const CLOSE_TIMEOUT: Duration = Duration::from_secs(20);
+    /// A painted window has text, buttons and fields: more colours than
+    /// a blank or black one (which has one or two).
+    const MIN_COLOURS: usize = 8;
+
+    #[test]
+    fn the_window_opens_answers_ctl_and_saves_its_place_on_close() {
+        let Some(wine) = std::env::var_os("MSIPPROV_WINE").filter(|w| !w.is_empty()) else {
+            println!("MSIPPROV_WINE is not set: the Windows lane (Wine) runs in ./scripts/test");
+            return;
+        };
+        let missing: Vec<String> = X_TOOLS
+            .iter()
+            .filter(|(tool, _)| !on_path(tool))
+            .map(|(tool, package)| format!("{tool} (Debian package {package})"))
+            .collect();
+        // The lane is on (MSIPPROV_WINE is set): it is never skipped
+        // silently, so missing X tools fail it.
+        assert!(
+            missing.is_empty(),
+            "the window under Wine cannot be tested: {} missing (./scripts/test installs them)",
+            missing.join(", ")
+        );
+        // Declared first, dropped last: the prefix's Wine processes are
+        // stopped while their X server still runs.
+        let xvfb = Xvfb::start();
+        let lane = Lane::start_on(PathBuf::from(wine), Some(xvfb.display.clone()));
+        lane.the_window_opens_answers_ctl_and_saves_its_place();
+    }
+
+    /// A top-level X window as `xwininfo -root -tree` lists it.
+    #[derive(Debug)]
+    struct XWindow {
+        width: u32,
+        height: u32,
+        /// `WxH+X+Y`, for cropping a screenshot of the root window.
+        geometry: String,
+    }
+
+    impl Lane {
+        /// `msipphone.exe --config INI` opens its window within
+        /// [`WINDOW_TIMEOUT`], painted; `ctl Status` (its named pipe)
+        /// shows the profile's account; `ctl Close` ends it with exit 0
+        /// within [`CLOSE_TIMEOUT`], and the ini then holds the window's
+        /// place and size, still in MicroSIP's encoding.
+        fn the_window_opens_answers_ctl_and_saves_its_place(&self) {
+            let dead_port = e2e::peers::free_port();
+            let ini = self.prefix.path().join("window-phone.ini");
+            let text = format!(
+                "[Settings]\r\nsourcePort={}\r\naudioInputDevice=null\r\naudioOutputDevice=null\r\n[Account1]\r\ndomain=127.0.0.1:{dead_port}\r\nusername=alice\r\n",
+                e2e::peers::free_port()
+            );
+            std::fs::write(&ini, e2e::utf16le_bom(&text)).expect("write the ini");
+            let windows_ini = format!("Z:{}", ini.display()).replace('/', "\\");
+            let log = self.prefix.path().join("window-phone.err");
+            let exe = self.bin_dir.join("msipphone.exe");
+            let started = Instant::now();
+            let mut phone = self
+                .wine_command(&exe, &["--config", &windows_ini])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("the phone's log file"))
+                .spawn()
+                .expect("start msipphone.exe");
+            let phone_log = || std::fs::read_to_string(&log).unwrap_or_default();
+
+            let deadline = started + WINDOW_TIMEOUT;
+            let window = loop {
+                let tree = self.x_tree();
+                if let Some(window) = phone_window(&tree) {
+                    break window;
+                }
+                if let Some(exit) = phone.try_wait().expect("try_wait") {
+                    panic!(
+                        "msipphone.exe exited ({exit}) before its window showed; its stderr:\n{}",
+                        phone_log()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no window named msipphone within {WINDOW_TIMEOUT:?}; windows:\n{tree}\nmsipphone.exe's stderr:\n{}",
+                    phone_log()
+                );
+                std::thread::sleep(Duration::from_millis(250));
+            };
+            let shown_after = started.elapsed();
+
+            // Painted, not just mapped: the first frames may still be blank.
+            let shot = target_dir().join("wine-window.png");
+            let colours = loop {
+                let colours = self.colours_in(&shot, &window.geometry);
+                if colours >= MIN_COLOURS || Instant::now() >= deadline {
+                    break colours;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            };
+            assert!(
+                colours >= MIN_COLOURS,
+                "the window {window:?} is blank: {colours} colours in {} (want >= {MIN_COLOURS}); msipphone.exe's stderr:\n{}",
+                shot.display(),
+                phone_log()
+            );
+
+            let status = self.run(self.wine_command(&exe, &["ctl", "Status"]), RUN_TIMEOUT);
+            let close = self.run(self.wine_command(&exe, &["ctl", "Close"]), RUN_TIMEOUT);
+            let closed = Instant::now();
+            let exit = loop {
+                if let Some(exit) = phone.try_wait().expect("try_wait") {
+                    break Some(exit);
+                }
+                if closed.elapsed() >= CLOSE_TIMEOUT {
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            assert_eq!(
+                status.status.code(),
+                Some(0),
+                "ctl Status: {}",
+                e2e::stderr(&status)
+            );
+            assert!(
+                e2e::stdout(&status).contains(&format!(
+                    "account 1 sip:alice@127.0.0.1:{dead_port} unregistered"
+                )),
+                "{}",
+                e2e::stdout(&status)
+            );
+            assert_eq!(
+                close.status.code(),
+                Some(0),
+                "ctl Close: {}",
+                e2e::stderr(&close)
+            );
+            assert!(
+                exit.is_some_and(|e| e.success()),
+                "msipphone.exe exited {exit:?} (None: still running {CLOSE_TIMEOUT:?} after ctl Close); its stderr:\n{}",
+                phone_log()
+            );
+
+            let bytes = std::fs::read(&ini).expect("the ini is still there");
+            let doc = IniDocument::parse(&bytes).expect("the ini still parses");
+            assert_eq!(doc.encoding(), Encoding::Utf16LeBom, "still MicroSIP's");
+            let number = |key: &str| {
+                doc.get("Settings", key)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or_else(|| panic!("no number in {key} of the ini:\n{}", doc.to_text()))
+            };
+            number("mainX");
+            number("mainY");
+            assert_eq!(
+                (number("mainW"), number("mainH")),
+                (i64::from(window.width), i64::from(window.height)),
+                "the saved size is the window's ({window:?})"
+            );
+            assert_eq!(
+                doc.get("Account1", "domain"),
+                Some(&*format!("127.0.0.1:{dead_port}"))
+            );
+            println!(
+                "msipphone.exe under Wine: window after {shown_after:?}, exit {:?} after ctl Close",
+                closed.elapsed()
+            );
+        }
+
+        /// `xwininfo -root -tree` on the lane's display.
+        fn x_tree(&self) -> String {
+            let mut cmd = Command::new("xwininfo");
+            cmd.args(["-root", "-tree"]);
+            if let Some(display) = &self.display {
+                cmd.env("DISPLAY", display);
+            }
+            let out = self.run(cmd, RUN_TIMEOUT);
+            assert!(out.status.success(), "xwininfo: {}", e2e::stderr(&out));
+            e2e::stdout(&out)
+        }
+
+        /// Takes a screenshot of the whole display into `shot` and counts
+        /// the distinct colours inside `geometry`.
+        fn colours_in(&self, shot: &Path, geometry: &str) -> usize {
+            let display = self.display.as_deref().expect("a lane with a display");
+            let mut import = Command::new("import");
+            import
+                .args(["-display", display, "-window", "root"])
+                .arg(shot);
+            let out = self.run(import, RUN_TIMEOUT);
+            assert!(out.status.success(), "import: {}", e2e::stderr(&out));
+            let mut convert = Command::new("convert");
+            convert
+                .arg(shot)
+                .args(["-crop", geometry, "+repage", "-format", "%k", "info:"]);
+            let out = self.run(convert, RUN_TIMEOUT);
+            assert!(out.status.success(), "convert: {}", e2e::stderr(&out));
+            let text = e2e::stdout(&out);
+            text.trim()
+                .parse()
+                .unwrap_or_else(|e| panic!("convert's colour count {text:?}: {e}"))
+        }
+    }
+
+    /// The window titled `msipphone` in `xwininfo -root -tree`'s output,
+    /// whose lines read `0x600003 "msipphone": ("msipphone.exe"
+    /// "msipphone.exe")  340x560+4+23  +4+23`.
+    fn phone_window(tree: &str) -> Option<XWindow> {
+        let line = tree
+            .lines()
+            .find(|line| line.contains(r#" "msipphone": ("#))?;
+        let geometry = line.rsplit(')').next()?.split_whitespace().next()?;
+        let (width, rest) = geometry.split_once('x')?;
+        let height = rest.split(['+', '-']).next()?;
+        Some(XWindow {
+            width: width.parse().ok()?,
+            height: height.parse().ok()?,
+            geometry: geometry.to_owned(),
+        })
+    }
+
+    /// Whether `program` is an executable file in a folder of `PATH`.
+    fn on_path(program: &str) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                std::fs::metadata(dir.join(program))
+                    .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            })
+        })
+    }
+
+    /// A private Xvfb server on a display number it picks itself; dropping
+    /// it stops the server.
+    struct Xvfb {
+        child: std::process::Child,
+        /// `:N`.
+        display: String,
+    }
+
+    impl Xvfb {
+        fn start() -> Self {
+            let log = tempfile::tempfile().expect("a log file for Xvfb");
+            // -displayfd 1: the server takes the first free display and
+            // writes its number to stdout once it accepts clients.
+            let child = Command::new("Xvfb")
+                .args(["-displayfd", "1", "-screen", "0", "1024x768x24"])
+                .args(["-nolisten", "tcp", "-noreset"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(log.try_clone().expect("the log's handle"))
+                .spawn()
+                .expect("Xvfb starts");
+            let mut xvfb = Xvfb {
+                child,
+                display: String::new(),
+            };
+            let stdout = xvfb.child.stdout.take().expect("Xvfb's stdout");
+            let (tx, number) = mpsc::channel();
+            std::thread::spawn(move || {
+                let mut stdout = std::io::BufReader::new(stdout);
+                let mut line = String::new();
+                let _ = stdout.read_line(&mut line);
+                let _ = tx.send(line);
+                // Keep the pipe open as long as the server runs.
+                let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+            });
+            let line = number
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_default();
+            let number = line.trim();
+            if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+                let mut text = String::new();
+                let mut log = log;
+                let _ = log
+                    .seek(SeekFrom::Start(0))
+                    .and_then(|_| log.read_to_string(&mut text));
+                panic!("Xvfb reported no display within 10 s ({line:?}); its log:\n{text}");
+            }
+            xvfb.display = format!(":{number}");
+            xvfb
+        }
+    }
+
+    impl Drop for Xvfb {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }

@@ -31,11 +31,14 @@ fn kind_text(kind: CallKind) -> (&'static str, &'static str) {
     }
 }
 
-/// `YYYY-MM-DD HH:MM` in UTC (the log holds Unix seconds).
+/// `YYYY-MM-DD HH:MM` in the local time zone (the log holds Unix seconds).
 pub fn format_time(unix_seconds: i64) -> String {
-    let t = CivilTime::from_unix(unix_seconds, 0);
+    format_civil(&CivilTime::local(unix_seconds))
+}
+
+fn format_civil(t: &CivilTime) -> String {
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        "{:04}-{:02}-{:02} {:02}:{:02}",
         t.year, t.month, t.day, t.hour, t.minute
     )
 }
@@ -146,8 +149,11 @@ mod tests {
 
     #[test]
     fn times_and_durations_read_as_people_write_them() {
-        assert_eq!(format_time(1_756_109_189), "2025-08-25 08:06 UTC");
-        assert_eq!(format_time(0), "1970-01-01 00:00 UTC");
+        let utc = |t| format_civil(&CivilTime::from_unix(t, 0));
+        assert_eq!(utc(1_756_109_189), "2025-08-25 08:06");
+        assert_eq!(utc(0), "1970-01-01 00:00");
+        let cest = format_civil(&CivilTime::from_unix(1_756_109_189, 2 * 3_600));
+        assert_eq!(cest, "2025-08-25 10:06");
         assert_eq!(format_duration(0), "0:00");
         assert_eq!(format_duration(75), "1:15");
         assert_eq!(format_duration(3_725), "1:02:05");

@@ -506,8 +506,7 @@ pub fn recording_name(call: &CallInfo, accounts: &[Account], now: SystemTime) ->
     let unix = now
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    // UTC: the phone has no time-zone database.
-    let time = CivilTime::from_unix(unix, 0);
+    let time = CivilTime::local(unix);
     recording_file_name(
         &time,
         remote_user,

@@ -25,6 +25,18 @@ pub struct CivilTime {
 }
 
 impl CivilTime {
+    /// The local time at `unix_seconds`, in the system's time zone (with
+    /// its daylight saving rules at that instant), as MicroSIP names its
+    /// recordings and shows its call log; UTC when the zone is unknown.
+    pub fn local(unix_seconds: i64) -> Self {
+        use chrono::{Offset, TimeZone};
+        let offset = chrono::Local
+            .timestamp_opt(unix_seconds, 0)
+            .earliest()
+            .map_or(0, |t| t.offset().fix().local_minus_utc());
+        Self::from_unix(unix_seconds, offset)
+    }
+
     /// The time `unix_seconds` after the epoch, shifted by
     /// `utc_offset_seconds` (0 for UTC; the local offset for local time).
     pub fn from_unix(unix_seconds: i64, utc_offset_seconds: i32) -> Self {
