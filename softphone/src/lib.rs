@@ -11,4 +11,5 @@ pub mod config;
 pub mod control;
 pub mod media;
 pub mod sip;
+#[cfg(feature = "window")]
 pub mod ui;

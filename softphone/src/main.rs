@@ -36,6 +36,7 @@ use softphone::control::ipc::{self, Bound, IpcError};
 use softphone::control::server::{self, Server};
 use softphone::control::{client, Command, Reply, ReplyCode};
 use softphone::sip::ua::{RegistrationState, UaEvent};
+#[cfg(feature = "window")]
 use softphone::ui::{self, core::CoreLink, window::WindowStart, window_prefs::WindowPrefs};
 
 /// The exit codes of `msipphone`; 2–5 are also the reply codes of the
@@ -495,26 +496,26 @@ async fn hand_over(endpoint: &ipc::Endpoint, invocation: &Invocation) -> Result<
             }
         };
     };
-    match client::request(endpoint, &command.to_string()).await {
-        Ok(reply) => {
-            print_reply(&reply, false);
-            Ok(Some(reply_exit(&reply)))
-        }
-        Err(client::ClientError::Ipc(IpcError::NotRunning(_))) => Ok(None),
-        Err(client::ClientError::Ipc(e)) => {
-            eprintln!("msipphone: {e}");
-            Ok(Some(ipc_exit(&e)))
-        }
-        Err(e) => Err(e.into()),
-    }
+    request_running(endpoint, command, true).await
 }
 
 /// Asks this user's running phone to show its window: `Some(exit code)`
 /// when one runs (3 when it runs headless), `None` when none does.
 async fn show_running(endpoint: &ipc::Endpoint) -> Result<Option<u8>> {
-    match client::request(endpoint, &Command::Show.to_string()).await {
+    request_running(endpoint, &Command::Show, false).await
+}
+
+/// Sends `command` to this user's running phone and prints the reply (a
+/// success only with `print_ok`): `Some(exit code)` when one runs, `None`
+/// when none does.
+async fn request_running(
+    endpoint: &ipc::Endpoint,
+    command: &Command,
+    print_ok: bool,
+) -> Result<Option<u8>> {
+    match client::request(endpoint, &command.to_string()).await {
         Ok(reply) => {
-            if reply.code != 0 {
+            if print_ok || reply.code != 0 {
                 print_reply(&reply, false);
             }
             Ok(Some(reply_exit(&reply)))
@@ -562,6 +563,7 @@ fn run_phone(
 }
 
 /// What the phone's thread hands the window once the phone runs.
+#[cfg(feature = "window")]
 struct Running {
     /// The window's client of the core.
     link: CoreLink,
@@ -569,7 +571,28 @@ struct Running {
     server: Arc<Server>,
 }
 
+/// A build without the window (cargo feature `window` off) has nothing
+/// to hand over: this type has no values.
+#[cfg(not(feature = "window"))]
+enum Running {}
+
+/// A build without the window says so and runs nothing.
+#[cfg(not(feature = "window"))]
+fn run_windowed(
+    _ini_path: PathBuf,
+    _doc: config::IniDocument,
+    _initial: Option<Command>,
+    _hide: bool,
+    _minimize: bool,
+) -> Result<u8> {
+    eprintln!(
+        "msipphone: this build has no window (built without the cargo feature `window`); run msipphone --headless"
+    );
+    Ok(exit::USAGE)
+}
+
 /// The window on this (the main) thread, the phone on its own.
+#[cfg(feature = "window")]
 fn run_windowed(
     ini_path: PathBuf,
     doc: config::IniDocument,
@@ -693,6 +716,10 @@ async fn phone_main(
                 }
             }))
         }
+        // Only the window's start-up passes a sender, and this build has none.
+        #[cfg(not(feature = "window"))]
+        Some(_) => None,
+        #[cfg(feature = "window")]
         Some(window) => {
             let running = Running {
                 link: CoreLink::attach(server.clone(), phone.subscribe()),

@@ -118,13 +118,13 @@ impl Tray {
 
 /// Whether the desktop has a tray.
 #[cfg(target_os = "linux")]
-fn host_available() -> std::io::Result<bool> {
-    sni::tray_present()
+fn host_available() -> Result<bool, String> {
+    sni::tray_present().map_err(|e| e.to_string())
 }
 
 /// Windows always has its notification area.
 #[cfg(not(target_os = "linux"))]
-fn host_available() -> std::io::Result<bool> {
+fn host_available() -> Result<bool, String> {
     Ok(true)
 }
 
