@@ -103,12 +103,9 @@ pub fn merge_ini<'a>(
 fn builds_itself(doc: &IniDocument) -> bool {
     use softphone::config::document::LineKind;
     use softphone::config::encoding::LineEnding;
-    use std::collections::HashSet;
-    if doc.encoding() != Encoding::Utf16LeBom {
+    if doc.encoding() != Encoding::Utf16LeBom || doc.has_duplicates() {
         return false;
     }
-    let mut sections = HashSet::new();
-    let mut keys = HashSet::new();
     let mut section_has_keys = true;
     let mut in_section = false;
     for line in doc.lines() {
@@ -120,10 +117,9 @@ fn builds_itself(doc: &IniDocument) -> bool {
                 let exact = line.text().len() == name.len() + 2
                     && line.text().starts_with('[')
                     && line.text()[1..].starts_with(name.as_str());
-                if !section_has_keys || !exact || !sections.insert(name.to_lowercase()) {
+                if !section_has_keys || !exact {
                     return false;
                 }
-                keys.clear();
                 section_has_keys = false;
                 in_section = true;
             }
@@ -132,7 +128,7 @@ fn builds_itself(doc: &IniDocument) -> bool {
                     && line.text().starts_with(key.as_str())
                     && line.text()[key.len()..].starts_with('=')
                     && line.text().ends_with(value.as_str());
-                if !in_section || !exact || !keys.insert(key.to_lowercase()) {
+                if !in_section || !exact {
                     return false;
                 }
                 section_has_keys = true;

@@ -14,8 +14,59 @@
 //! surrounding quotes.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use thiserror::Error;
+
+/// The index's maps: keyed by short folded names from the file, looked up
+/// for every key read. SipHash (std's default, built against hash flooding
+/// by remote input) costs more than the rest of a lookup; a local profile
+/// file is not remote input, so a multiply-rotate hash (as rustc's FxHash)
+/// does.
+type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
+
+/// FxHash: one multiply and rotate per 8 bytes.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct NameHasher(u64);
+
+impl NameHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(Self::K).rotate_left(26);
+    }
+}
+
+impl Hasher for NameHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.add(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The table picks buckets by the low bits and tags by the high
+        // ones: spread both.
+        self.0.wrapping_mul(Self::K).rotate_left(32)
+    }
+}
 
 use super::encoding::{self, DecodeError, Encoding, LineEnding};
 
@@ -141,7 +192,7 @@ struct SectionIndex {
     start: usize,
     end: usize,
     /// Lower-cased key -> index of its first line.
-    keys: HashMap<String, usize>,
+    keys: NameMap<usize>,
 }
 
 /// A `microsip.ini` file, kept line by line so that writing an untouched
@@ -153,7 +204,7 @@ pub struct IniDocument {
     /// Sections in file order, duplicates included.
     sections: Vec<SectionIndex>,
     /// Lower-cased section name -> index into `sections` of its first occurrence.
-    first_section: HashMap<String, usize>,
+    first_section: NameMap<usize>,
     /// How many lines end in CRLF and in LF, for [`IniDocument::newline`]
     /// (kept, not counted per call: building a file key by key with
     /// [`IniDocument::set`] would otherwise be quadratic).
@@ -249,7 +300,7 @@ impl IniDocument {
             encoding,
             lines,
             sections: Vec::new(),
-            first_section: HashMap::new(),
+            first_section: NameMap::default(),
             endings: (0, 0),
         };
         doc.reindex();
@@ -257,30 +308,44 @@ impl IniDocument {
     }
 
     fn reindex(&mut self) {
-        let mut sections = vec![SectionIndex {
-            name: String::new(),
-            header: None,
-            start: 0,
-            end: 0,
-            keys: HashMap::new(),
-        }];
+        // Entries per section first, so that each key map is allocated
+        // once at its size instead of growing (and rehashing) key by key.
+        let mut counts = vec![0usize];
+        for line in &self.lines {
+            match line.kind {
+                LineKind::Section { .. } => counts.push(0),
+                LineKind::Entry { .. } => {
+                    if let Some(last) = counts.last_mut() {
+                        *last += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let section_index =
+            |name: String, header: Option<usize>, start: usize, count: usize| SectionIndex {
+                name,
+                header,
+                start,
+                end: start,
+                keys: NameMap::with_capacity_and_hasher(count, Default::default()),
+            };
+        let mut sections = Vec::with_capacity(counts.len());
+        sections.push(section_index(String::new(), None, 0, counts[0]));
         for (i, line) in self.lines.iter().enumerate() {
             match &line.kind {
                 LineKind::Section { name } => {
                     if let Some(last) = sections.last_mut() {
                         last.end = i;
                     }
-                    sections.push(SectionIndex {
-                        name: name.clone(),
-                        header: Some(i),
-                        start: i + 1,
-                        end: i + 1,
-                        keys: HashMap::new(),
-                    });
+                    let count = counts.get(sections.len()).copied().unwrap_or(0);
+                    sections.push(section_index(name.clone(), Some(i), i + 1, count));
                 }
                 LineKind::Entry { key, .. } => {
                     if let Some(last) = sections.last_mut() {
-                        last.keys.entry(fold(key).into_owned()).or_insert(i);
+                        if !with_folded(key, |key| last.keys.contains_key(key)) {
+                            last.keys.insert(fold(key).into_owned(), i);
+                        }
                     }
                 }
                 _ => {}
@@ -290,6 +355,7 @@ impl IniDocument {
             last.end = self.lines.len();
         }
         self.first_section.clear();
+        self.first_section.reserve(sections.len());
         for (i, section) in sections.iter().enumerate().skip(1) {
             self.first_section
                 .entry(fold(&section.name).into_owned())
@@ -388,6 +454,19 @@ impl IniDocument {
             .skip(1)
             .filter(|(i, s)| self.first_section.get(fold(&s.name).as_ref()) == Some(i))
             .map(|(_, s)| s.name.as_str())
+    }
+
+    /// Whether a section name appears twice, or a key twice in one section
+    /// (names compared as Windows compares them, without regard to case).
+    pub fn has_duplicates(&self) -> bool {
+        self.first_section.len() + 1 < self.sections.len()
+            || self.sections.iter().any(|s| {
+                let entries = self.lines[s.start..s.end]
+                    .iter()
+                    .filter(|l| matches!(l.kind, LineKind::Entry { .. }))
+                    .count();
+                s.keys.len() < entries
+            })
     }
 
     /// Every section header in file order, duplicates included, as

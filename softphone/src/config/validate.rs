@@ -1,14 +1,13 @@
 //! Validation: every problem in a file in one pass, each located by line and
 //! key, worded so an admin knows what MicroSIP would do with it.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use super::account::{self, Account, ACCOUNT_KEYS};
+use super::account::{self, ACCOUNT_KEYS};
 use super::calls::{CallRecord, CALLS_SECTION, DIALED_SECTION, MAX_CALL_KEY, MAX_DIALED_KEY};
 use super::contacts::ContactList;
 use super::diagnostic::{Diagnostic, Severity};
-use super::document::{fold, Entry, IniDocument, LineKind};
+use super::document::{Entry, IniDocument, LineKind};
 use super::encoding::{DecodeError, Encoding};
 use super::kind::{detect_kind, FileKind};
 use super::schema::{self, KeySpec};
@@ -135,10 +134,12 @@ fn check_lines(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
-    let mut first_seen: HashMap<String, usize> = HashMap::new();
     for section in doc.all_sections() {
         let (name, header_line, entries) = (section.name, section.line, section.entries);
-        if let Some(first) = first_seen.get(&name.to_lowercase()) {
+        // The document indexes the first of each section (names folded as
+        // Windows compares them): any other is a duplicate.
+        let first = doc.section_line(name).unwrap_or(header_line);
+        if first != header_line {
             out.push(
                 Diagnostic::error(
                     header_line,
@@ -148,16 +149,27 @@ fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
             );
             continue;
         }
-        first_seen.insert(name.to_lowercase(), header_line);
-        check_duplicate_keys(name, &entries, out);
-        let lower = name.to_lowercase();
-        if lower == "settings" {
-            check_keys(name, &entries, SETTINGS_KEYS, LEGACY_KEYS, out);
+        // Whether each entry is the first of its key in the section, from
+        // the document's index (the first section of a name is this one).
+        let first_of_key: Vec<Option<usize>> = entries
+            .iter()
+            .map(|e| doc.line_of(name, e.key).filter(|&l| l != e.line))
+            .collect();
+        check_duplicate_keys(name, &entries, &first_of_key, out);
+        if lower_eq(name, "settings") {
+            check_keys(
+                name,
+                &entries,
+                &first_of_key,
+                SETTINGS_KEYS,
+                LEGACY_KEYS,
+                out,
+            );
         } else if account::account_number(name).is_some() {
-            check_keys(name, &entries, ACCOUNT_KEYS, &[], out);
-        } else if lower == CALLS_SECTION.to_lowercase() {
+            check_keys(name, &entries, &first_of_key, ACCOUNT_KEYS, &[], out);
+        } else if lower_eq(name, CALLS_SECTION) {
             check_calls(name, &entries, out);
-        } else if lower == DIALED_SECTION.to_lowercase() {
+        } else if lower_eq(name, DIALED_SECTION) {
             check_dialed(name, &entries, out);
         } else if !KNOWN_SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             let known = KNOWN_SECTIONS.iter().copied().chain(["Account1"]);
@@ -179,23 +191,35 @@ fn check_sections(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_duplicate_keys(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>) {
-    let mut first: HashMap<std::borrow::Cow<'_, str>, usize> = HashMap::new();
-    for &Entry { key, line, .. } in entries {
-        match first.entry(fold(key)) {
-            std::collections::hash_map::Entry::Occupied(first_line) => out.push(
+/// `name.to_lowercase() == known.to_lowercase()`, without allocating for
+/// ASCII names (nearly all).
+fn lower_eq(name: &str, known: &str) -> bool {
+    if name.is_ascii() && known.is_ascii() {
+        name.eq_ignore_ascii_case(known)
+    } else {
+        name.to_lowercase() == known.to_lowercase()
+    }
+}
+
+/// `first_of_key[i]`: the line of the first entry with the key of
+/// `entries[i]` when that is another entry, `None` when it is this one.
+fn check_duplicate_keys(
+    section: &str,
+    entries: &[Entry<'_>],
+    first_of_key: &[Option<usize>],
+    out: &mut Vec<Diagnostic>,
+) {
+    for (&Entry { key, line, .. }, first) in entries.iter().zip(first_of_key) {
+        if let Some(first_line) = first {
+            out.push(
                 Diagnostic::error(
                     line,
                     format!(
-                        "duplicate key (first at line {}); MicroSIP reads only the first",
-                        first_line.get()
+                        "duplicate key (first at line {first_line}); MicroSIP reads only the first"
                     ),
                 )
                 .with_key(Some(section), key),
-            ),
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(line);
-            }
+            );
         }
     }
 }
@@ -203,13 +227,13 @@ fn check_duplicate_keys(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diag
 fn check_keys(
     section: &str,
     entries: &[Entry<'_>],
+    first_of_key: &[Option<usize>],
     table: &'static [KeySpec],
     legacy: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
-    let mut seen = std::collections::HashSet::new();
-    for &Entry { key, value, line } in entries {
-        if !seen.insert(fold(key)) {
+    for (&Entry { key, value, line }, first) in entries.iter().zip(first_of_key) {
+        if first.is_some() {
             continue; // a duplicate: reported already, and MicroSIP never reads it
         }
         let Some(spec) = schema::find(table, key) else {
@@ -308,8 +332,26 @@ fn check_dialed(section: &str, entries: &[Entry<'_>], out: &mut Vec<Diagnostic>)
     }
 }
 
+/// Whether `[AccountN]` exists and MicroSIP loads it (its `domain` is not
+/// empty: [`Account::is_valid`](account::Account::is_valid)), without reading every key of it.
+fn account_loads(doc: &IniDocument, n: u32) -> Option<bool> {
+    let section = account::section_name(n);
+    if !doc.has_section(&section) {
+        return None;
+    }
+    // `Account::from_document(doc, n).map(|a| a.is_valid())`: the domain
+    // is read as MicroSIP reads it, absent meaning the default, "".
+    let domain = doc
+        .get(&section, "domain")
+        .unwrap_or(schema::find(ACCOUNT_KEYS, "domain").map_or("", |s| s.default));
+    Some(n == 0 || !domain.is_empty())
+}
+
 fn check_accounts(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
-    let loaded = Account::list(doc).len();
+    // `Account::list(doc).len()`.
+    let loaded = (1..)
+        .take_while(|&n| account_loads(doc, n) == Some(true))
+        .count();
     let mut numbers: Vec<(u32, &str, usize)> = doc
         .section_names()
         .filter_map(|name| {
@@ -324,8 +366,7 @@ fn check_accounts(doc: &IniDocument, out: &mut Vec<Diagnostic>) {
         }
         // The accounts MicroSIP loads (1..=loaded) are valid: no need to
         // read them again.
-        let invalid =
-            n as usize > loaded && Account::from_document(doc, n).is_some_and(|a| !a.is_valid());
+        let invalid = n as usize > loaded && account_loads(doc, n) == Some(false);
         if invalid {
             out.push(
                 Diagnostic::warning(line, "domain is empty, so MicroSIP ignores this account (and every account after it)")
