@@ -14,59 +14,15 @@
 //! surrounding quotes.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 use thiserror::Error;
 
 /// The index's maps: keyed by short folded names from the file, looked up
 /// for every key read. SipHash (std's default, built against hash flooding
 /// by remote input) costs more than the rest of a lookup; a local profile
-/// file is not remote input, so a multiply-rotate hash (as rustc's FxHash)
+/// file is not remote input, so rustc's FxHash (one multiply per word)
 /// does.
-type NameMap<V> = HashMap<String, V, BuildHasherDefault<NameHasher>>;
-
-/// FxHash: one multiply and rotate per 8 bytes.
-#[derive(Default, Clone, Copy)]
-pub(crate) struct NameHasher(u64);
-
-impl NameHasher {
-    const K: u64 = 0xf135_7aea_2e62_a9c5;
-
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(Self::K).rotate_left(26);
-    }
-}
-
-impl Hasher for NameHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word) ^ ((rest.len() as u64) << 59));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.add(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The table picks buckets by the low bits and tags by the high
-        // ones: spread both.
-        self.0.wrapping_mul(Self::K).rotate_left(32)
-    }
-}
+type NameMap<V> = HashMap<String, V, rustc_hash::FxBuildHasher>;
 
 use super::encoding::{self, DecodeError, Encoding, LineEnding};
 
