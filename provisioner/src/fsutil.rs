@@ -145,7 +145,11 @@ impl Transaction {
     pub fn commit(mut self) -> Result<(), FsError> {
         let staged = std::mem::take(&mut self.staged);
         for (i, file) in staged.iter().enumerate() {
-            let injected = if self.faults { fault::check(i) } else { Ok(()) };
+            let injected = if self.faults {
+                fault::check("rename", i, None)
+            } else {
+                Ok(())
+            };
             let renamed = injected.and_then(|()| match &file.temp {
                 Some(temp) => fs::rename(temp, &file.target),
                 None => fs::remove_file(&file.target),
@@ -380,23 +384,39 @@ fn sync_dir(dir: &Path) {
     let _ = dir;
 }
 
-/// A test-only switch to make the N-th rename of a transaction fail, so
-/// tests can show that a failure between temp file and rename loses
-/// nothing. Only debug builds read it: `MSIPPROV_TEST_FAULT=rename:N`.
-mod fault {
+/// Test-only switches that make step N of a write fail, so tests can show
+/// that a failure half-way loses nothing. Only debug builds read them:
+/// `MSIPPROV_TEST_FAULT=rename:N` (the N-th rename of a transaction),
+/// `new-folder:N[@NAME]` (step N of staging a new profile folder: 0 the
+/// first file, the number of files the rename; only for the folder named
+/// NAME).
+pub(crate) mod fault {
     use std::io;
+    use std::path::Path;
 
-    pub fn check(index: usize) -> io::Result<()> {
-        if cfg!(debug_assertions) {
-            if let Ok(spec) = std::env::var("MSIPPROV_TEST_FAULT") {
-                if spec
-                    .strip_prefix("rename:")
-                    .and_then(|n| n.parse::<usize>().ok())
-                    == Some(index)
-                {
-                    return Err(io::Error::other("injected fault (MSIPPROV_TEST_FAULT)"));
-                }
-            }
+    /// Fails when the switch names `kind`, `step` and (if it names one)
+    /// the file name of `target`.
+    pub fn check(kind: &str, step: usize, target: Option<&Path>) -> io::Result<()> {
+        if !cfg!(debug_assertions) {
+            return Ok(());
+        }
+        let Ok(spec) = std::env::var("MSIPPROV_TEST_FAULT") else {
+            return Ok(());
+        };
+        let Some(rest) = spec
+            .strip_prefix(kind)
+            .and_then(|rest| rest.strip_prefix(':'))
+        else {
+            return Ok(());
+        };
+        let (n, name) = match rest.split_once('@') {
+            Some((n, name)) => (n, Some(name)),
+            None => (rest, None),
+        };
+        let name_matches =
+            name.is_none_or(|name| target.and_then(Path::file_name).is_some_and(|f| f == name));
+        if n.parse::<usize>().ok() == Some(step) && name_matches {
+            return Err(io::Error::other("injected fault (MSIPPROV_TEST_FAULT)"));
         }
         Ok(())
     }

@@ -113,7 +113,8 @@ impl NewFolder {
     /// passwords) are readable by the owner only.
     pub fn write(&mut self, relative: &Path, bytes: &[u8], private: bool) -> Result<(), FsError> {
         let path = self.staging.join(relative);
-        fault::check(self.files, &self.target).map_err(fs_err("cannot write", &path))?;
+        fsutil::fault::check("new-folder", self.files, Some(&self.target))
+            .map_err(fs_err("cannot write", &path))?;
         if let Some(sub) = relative.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !self.made.iter().any(|m| m == sub) {
                 let dir = self.staging.join(sub);
@@ -141,7 +142,8 @@ impl NewFolder {
     /// replaced ([`NewFolderError::Exists`]) and the staging folder is
     /// removed.
     pub fn commit(mut self) -> Result<(), NewFolderError> {
-        fault::check(self.files, &self.target).map_err(fs_err("cannot rename", &self.staging))?;
+        fsutil::fault::check("new-folder", self.files, Some(&self.target))
+            .map_err(fs_err("cannot rename", &self.staging))?;
         match rename_no_replace(&self.staging, &self.target) {
             Ok(()) => {
                 self.committed = true;
@@ -361,37 +363,6 @@ fn process_runs(pid: u32) -> bool {
 #[cfg(not(unix))]
 fn process_runs(_: u32) -> bool {
     true
-}
-
-/// A test-only switch to make writing a new folder fail part way, so tests
-/// can show that nothing of it is left: `MSIPPROV_TEST_FAULT=new-folder:N`
-/// fails the N-th step (0: the first file; the number of files: the
-/// rename), `new-folder:N@NAME` only for the folder named NAME. Only debug
-/// builds read it.
-mod fault {
-    use std::io;
-    use std::path::Path;
-
-    pub fn check(step: usize, target: &Path) -> io::Result<()> {
-        if !cfg!(debug_assertions) {
-            return Ok(());
-        }
-        let Ok(spec) = std::env::var("MSIPPROV_TEST_FAULT") else {
-            return Ok(());
-        };
-        let Some(rest) = spec.strip_prefix("new-folder:") else {
-            return Ok(());
-        };
-        let (n, name) = match rest.split_once('@') {
-            Some((n, name)) => (n, Some(name)),
-            None => (rest, None),
-        };
-        let name_matches = name.is_none_or(|name| target.file_name().is_some_and(|f| f == name));
-        if n.parse::<usize>().ok() == Some(step) && name_matches {
-            return Err(io::Error::other("injected fault (MSIPPROV_TEST_FAULT)"));
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

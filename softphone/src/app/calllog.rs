@@ -10,37 +10,12 @@
 //! it): a crash never leaves half a file. The file is read again before
 //! each write, so edits made meanwhile are kept.
 
-use std::path::{Path, PathBuf};
-
-use thiserror::Error;
+use std::path::Path;
 
 use crate::config::calls::{CALLS_SECTION, DIALED_SECTION, MAX_CALL_KEY, MAX_DIALED_KEY};
-use crate::config::edit::{self, replace_atomically};
+use crate::config::edit::{self, replace_atomically, EditError};
 use crate::config::settings::SECTION as SETTINGS_SECTION;
 use crate::config::{CallRecord, Contact, Dialed, IniDocument, IniError};
-
-/// Why the log could not be written.
-#[derive(Debug, Error)]
-pub enum CallLogError {
-    /// Reading or writing the file failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not text, or an edit is impossible.
-    #[error("{path}: {source}")]
-    Ini {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: IniError,
-    },
-}
 
 /// One change to the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,33 +67,27 @@ pub fn push_dialed(doc: &mut IniDocument, number: &str) -> Result<(), IniError> 
 }
 
 /// Applies `writes` to the ini at `path` and replaces it atomically.
-pub fn write(path: &Path, writes: &[LogWrite]) -> Result<(), CallLogError> {
-    let io = |source| CallLogError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let ini = |source| CallLogError::Ini {
-        path: path.to_owned(),
-        source,
-    };
+pub fn write(path: &Path, writes: &[LogWrite]) -> Result<(), EditError> {
     // The same lock as the window's settings and geometry writes: neither
     // reads the file the other is about to replace. No backup here: the log
     // is written after every call, and each write would overwrite the
     // backup of an edit worth keeping.
     let _guard = edit::lock();
-    let mut doc = match std::fs::read(path) {
-        Ok(bytes) => IniDocument::parse(&bytes).map_err(ini)?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => IniDocument::new(),
-        Err(e) => return Err(io(e)),
-    };
+    let mut doc = edit::load_ini(path)?;
     for w in writes {
         match w {
             LogWrite::Call(record) => append_call(&mut doc, record).map(drop),
             LogWrite::Dialed(number) => push_dialed(&mut doc, number),
         }
-        .map_err(ini)?;
+        .map_err(|source| EditError::Ini {
+            path: path.to_owned(),
+            source,
+        })?;
     }
-    replace_atomically(path, &doc.to_bytes()).map_err(io)
+    replace_atomically(path, &doc.to_bytes()).map_err(|source| EditError::Io {
+        path: path.to_owned(),
+        source,
+    })
 }
 
 /// The number a call is logged under (§2.3): the remote user part alone
